@@ -1,0 +1,54 @@
+# iommufd vIOMMU nesting with ARM SMMUv3 for Linux 6.12: entry points.
+# Each target is a small script in scripts/; see README.md.
+
+ARCHES := x86_64 arm64
+
+.PHONY: all setup tree series series-check build build-x86_64 build-arm64 \
+	vm-x86_64 vm-arm64 test demo check clean help
+
+all: help
+
+help:
+	@echo "make demo          boot the arm64 VM and show the SMMUv3 and its devices"
+	@echo "make test          build both kernels, run both VMs and checkpatch (CI)"
+	@echo "make tree          (re)create build/linux: Debian 6.12 + series/"
+	@echo "make series        export build/linux commits above 'base' to series/"
+	@echo "make series-check  fail if build/linux holds work series/ lacks"
+	@echo "make build         build both test kernels and their userspace"
+	@echo "make check         reviewer gates: checkpatch, per-patch builds, W=1, sparse, kernel-doc"
+	@echo "make setup         install what the targets need (Debian packages)"
+
+setup:
+	scripts/setup.sh
+
+tree: setup
+	scripts/tree.sh
+
+series:
+	scripts/series.sh
+
+series-check:
+	scripts/series-check.sh
+
+build/linux/.git:
+	$(MAKE) tree
+
+build: build-x86_64 build-arm64
+
+build-%: setup build/linux/.git
+	scripts/build.sh $*
+
+vm-%: build-%
+	scripts/run-vm.sh $*
+
+test:
+	scripts/test.sh
+
+demo:
+	scripts/demo.sh
+
+check: setup build/linux/.git
+	scripts/check.sh
+
+clean:
+	rm -rf build/out build/logs

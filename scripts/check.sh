@@ -1,0 +1,128 @@
+#!/bin/bash
+# make check: the reviewer gates for the series in build/linux.
+#  1. checkpatch.pl --strict on every patch in series/
+#  2. every patch builds on its own, x86_64 and arm64 (a worktree at
+#     build/check/linux, incremental builds with ccache)
+#  3. W=1 and sparse (C=1) on every kernel C file the series touches: no
+#     warning that the base did not already have
+#  4. kernel-doc -Wall on every touched kernel file: no new warning
+# Prints a report and exits non-zero when any gate fails.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ -d "$linux/.git" ] || die "no build/linux: run 'make tree'"
+"$top/scripts/series-check.sh" >/dev/null 2>&1 ||
+	msg "warning: build/linux holds work series/ lacks; checking build/linux"
+
+wt=$build/check/linux
+rep=$build/check/report
+mkdir -p "$build/check"
+: >"$rep"
+bad=0
+gate() { # NAME STATUS DETAIL
+	printf '%-10s %-4s %s\n' "$1" "$2" "$3" | tee -a "$rep"
+	[ "$2" = ok ] || bad=1
+}
+
+# 1. checkpatch
+n=0 f=0
+while read -r p; do
+	n=$((n + 1))
+	if ! "$linux/scripts/checkpatch.pl" --strict --quiet --no-tree \
+	     --root="$linux" "$p" >"$build/check/cp.out" 2>&1; then
+		f=$((f + 1))
+		sed "s|^|  ${p##*/}: |" "$build/check/cp.out"
+	fi
+done < <(series_patches)
+gate checkpatch "$([ $f = 0 ] && echo ok || echo FAIL)" "$f of $n patches with findings"
+
+# A worktree for building commits without touching build/linux.
+if [ ! -e "$wt/.git" ]; then
+	git -C "$linux" worktree prune
+	git -C "$linux" worktree add -q --detach "$wt" HEAD || die "worktree"
+fi
+wtco() { git -C "$wt" checkout -q -f --detach "$1" && git -C "$wt" clean -q -fdx; }
+
+build_at() { # ARCH [make args...]: build in build/check/out-ARCH
+	local arch=$1; shift
+	local karch=$arch cross=
+	[ "$arch" = arm64 ] && cross=aarch64-linux-gnu-
+	make -s -C "$wt" O="$build/check/out-$arch" ARCH="$karch" \
+		CROSS_COMPILE="$cross" CC="ccache ${cross}gcc" -j"$(nproc)" "$@"
+}
+
+# 2. every patch builds on its own
+commits=$(git -C "$linux" rev-list --reverse base..HEAD)
+for arch in x86_64 arm64; do
+	mkdir -p "$build/check/out-$arch"
+	cp "$build/out/$arch/.config" "$build/check/out-$arch/.config" 2>/dev/null ||
+		{ "$top/scripts/build.sh" "$arch" kernel >/dev/null &&
+		  cp "$build/out/$arch/.config" "$build/check/out-$arch/.config"; }
+	f=0 n=0
+	for c in $commits; do
+		n=$((n + 1))
+		wtco "$c"
+		build_at "$arch" olddefconfig >/dev/null 2>&1
+		if ! build_at "$arch" >"$build/check/build.out" 2>&1; then
+			f=$((f + 1))
+			echo "  $arch: $(git -C "$linux" log -1 --format='%h %s' "$c") does not build:"
+			grep -E 'error|Error' "$build/check/build.out" | head -n 10 | sed 's/^/    /'
+		fi
+	done
+	gate "build-$arch" "$([ $f = 0 ] && echo ok || echo FAIL)" "$((n - f)) of $n commits build"
+done
+
+# Kernel C files and headers the series touches (not tools/ or docs).
+mapfile -t files < <(git -C "$linux" diff --name-only --diff-filter=AM base..HEAD |
+	grep -E '\.(c|h)$' | grep -vE '^(tools|scripts|Documentation)/')
+
+# 3. W=1 + sparse on touched .c files, tip against base
+warnings() { # REV ARCH FILE.o -> normalised warning lines
+	wtco "$1"
+	build_at "$2" olddefconfig >/dev/null 2>&1
+	build_at "$2" W=1 C=2 "$3" 2>&1 | grep -E 'warning:|error:' |
+		sed -E 's/:[0-9]+:[0-9]+:/:/' | sort -u
+}
+f=0 n=0
+for file in "${files[@]}"; do
+	case $file in *.c) ;; *) continue ;; esac
+	for arch in x86_64 arm64; do
+		obj=${file%.c}.o
+		wtco HEAD
+		build_at "$arch" olddefconfig >/dev/null 2>&1
+		if ! build_at "$arch" "$obj" >/dev/null 2>&1; then
+			echo "  $file: not built in the $arch config"
+			continue
+		fi
+		n=$((n + 1))
+		new=$(comm -13 <(warnings base "$arch" "$obj") <(warnings HEAD "$arch" "$obj"))
+		if [ -n "$new" ]; then
+			f=$((f + 1))
+			echo "  $arch $file:"; echo "$new" | sed 's/^/    /'
+		fi
+	done
+done
+gate "W=1+sparse" "$([ $f = 0 ] && echo ok || echo FAIL)" "$f of $n file builds with new warnings"
+
+# 4. kernel-doc
+f=0 n=0
+kdoc() { # REV FILE
+	git -C "$linux" show "$1:$2" >"$build/check/kdoc.in" 2>/dev/null || return 0
+	"$linux/scripts/kernel-doc" -none -Wall "$build/check/kdoc.in" 2>&1 |
+		sed -E 's/kdoc\.in:[0-9]+: //' | sort -u
+}
+for file in "${files[@]}"; do
+	n=$((n + 1))
+	new=$(comm -13 <(kdoc base "$file") <(kdoc HEAD "$file"))
+	if [ -n "$new" ]; then
+		f=$((f + 1))
+		echo "  $file:"; echo "$new" | sed 's/^/    /'
+	fi
+done
+gate kernel-doc "$([ $f = 0 ] && echo ok || echo FAIL)" "$f of $n files with new warnings"
+
+wtco HEAD
+echo
+cat "$rep"
+[ "$bad" = 0 ] && echo "make check: all gates passed" || echo "make check: FAILED"
+exit $bad

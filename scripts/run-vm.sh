@@ -1,0 +1,85 @@
+#!/bin/bash
+# Boot the ARCH test kernel under QEMU (TCG) with a generated initramfs,
+# run the guest suites, then judge the logs with scripts/results.sh.
+#
+# usage: run-vm.sh x86_64|arm64 [SUITES-FILE]
+# Logs: build/logs/ARCH.console (kernel console), build/logs/ARCH.tests
+# (the suites' own output, on a second serial port).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+arch=${1:?usage: run-vm.sh x86_64|arm64 [SUITES-FILE]}
+suites=${2:-$top/tests/guest/$arch.suites}
+out=$build/out/$arch
+logs=$build/logs
+stage=$out/initramfs
+[ -e "$out/boot-image" ] || die "no $arch kernel: run 'make build'"
+
+mkdir -p "$logs"
+rm -rf "$stage"
+mkdir -p "$stage"/{bin,dev,proc,sys,tmp,etc,suites}
+install -m 0755 "$top/tests/guest/init" "$stage/init"
+install -m 0755 "$top/tests/guest/vfio-bind" "$top/tests/guest/smmu-info" "$stage/bin/"
+grep -v '^#' "$suites" >"$stage/suites.list" || true
+
+case $arch in
+x86_64)
+	install -m 0755 /bin/busybox "$stage/bin/busybox"
+	install -m 0755 "$out"/selftests/iommu/iommufd \
+		"$out"/selftests/iommu/iommufd_fail_nth "$stage/suites/"
+	qemu=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -smp 2 -m 2G)
+	console=ttyS0 testout=/dev/ttyS1
+	tmo=${VM_TIMEOUT:-2400}
+	;;
+arm64)
+	install -m 0755 "$build/pkgs/busybox-arm64/bin/busybox" "$stage/bin/busybox"
+	if [ "$suites" = "$top/tests/guest/$arch.suites" ] && [ -d "$out/e2e" ]; then
+		for t in "$out"/e2e/*; do
+			[ -x "$t" ] || continue
+			install -m 0755 "$t" "$stage/suites/"
+			echo "${t##*/} 600 ./${t##*/}" >>"$stage/suites.list"
+		done
+	else
+		[ -d "$out/e2e" ] && install -m 0755 "$out"/e2e/* "$stage/suites/"
+	fi
+	# pauth-impdef: QEMU's fast pointer-authentication algorithm (TCG).
+	qemu=(qemu-system-aarch64 -accel tcg -cpu max,pauth-impdef=on
+	      -M virt,iommu=smmuv3,gic-version=3 -global arm-smmuv3.stage=nested
+	      -smp 2 -m 1G -device edu -device edu)
+	console=ttyAMA0 testout=/dev/ttyAMA1
+	tmo=${VM_TIMEOUT:-1200}
+	;;
+*) die "unknown arch $arch" ;;
+esac
+
+ln -sf busybox "$stage/bin/sh"
+(cd "$stage" && find . | sort | cpio -o -H newc --quiet -R 0:0 | gzip -1) \
+	>"$out/initramfs.cpio.gz"
+
+rm -f "$logs/$arch.console" "$logs/$arch.tests"
+msg "booting $arch VM (timeout ${tmo}s); console in build/logs/$arch.console"
+start=$(date +%s)
+rc=0
+tailpid=
+if [ "${LIVE:-0}" = 1 ]; then
+	: >"$logs/$arch.tests"
+	{ tail -n +1 -f "$logs/$arch.tests" & echo $! >"$logs/.tail.pid"; wait; } |
+		grep --line-buffered -v '^@@' &
+	sleep 0.2
+	tailpid=$(cat "$logs/.tail.pid")
+fi
+timeout --foreground -k 10 "$tmo" "${qemu[@]}" -nodefaults -no-reboot \
+	-display none -monitor none -net none \
+	-serial "file:$logs/$arch.console" -serial "file:$logs/$arch.tests" \
+	-kernel "$out/boot-image" -initrd "$out/initramfs.cpio.gz" \
+	-append "console=$console panic=-1 testout=$testout loglevel=7 ${VM_APPEND:-}" \
+	</dev/null || rc=$?
+secs=$(( $(date +%s) - start ))
+if [ -n "$tailpid" ]; then
+	sleep 1
+	kill "$tailpid" 2>/dev/null || true
+	wait "$tailpid" 2>/dev/null || true
+fi
+[ "$rc" = 124 ] && echo "@@ timeout after ${tmo}s" >>"$logs/$arch.tests"
+msg "$arch VM finished in ${secs}s (qemu exit $rc)"
+exec "$top/scripts/results.sh" "$arch" "$suites"
