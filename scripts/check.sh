@@ -28,8 +28,8 @@ gate() { # NAME STATUS DETAIL
 n=0 f=0
 while read -r p; do
 	n=$((n + 1))
-	if ! "$linux/scripts/checkpatch.pl" --strict --quiet --no-tree \
-	     --root="$linux" "$p" >"$build/check/cp.out" 2>&1; then
+	if ! (cd "$linux" && scripts/checkpatch.pl --strict --quiet "$p") \
+	     >"$build/check/cp.out" 2>&1; then
 		f=$((f + 1))
 		sed "s|^|  ${p##*/}: |" "$build/check/cp.out"
 	fi

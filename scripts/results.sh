@@ -41,6 +41,7 @@ awk -v expected="$expected" '
 			printf "%s", failed > "/dev/stderr"
 		ran[cur] = 1; cur = ""
 	}
+	{ sub(/\r$/, "") }	# the serial port turns \n into \r\n
 	/^@@ suite / { cur = $3; sp = sf = ss = 0; plan = ""; failed = ""; next }
 	/^@@ end / && cur != "" {
 		rc = $0; sub(/.*rc=/, "", rc); close_suite(rc + 0); next

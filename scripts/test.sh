@@ -34,8 +34,8 @@ step "checkpatch --strict on series/"
 n=0
 while read -r p; do
 	n=$((n + 1))
-	if "$linux/scripts/checkpatch.pl" --strict --quiet --no-tree \
-	   --root="$linux" "$p" >"$build/checkpatch.out" 2>&1; then
+	if (cd "$linux" && scripts/checkpatch.pl --strict --quiet "$p") \
+	   >"$build/checkpatch.out" 2>&1; then
 		count 1 0 0
 	else
 		echo "checkpatch: ${p##*/}"; sed 's/^/  /' "$build/checkpatch.out"

@@ -38,7 +38,7 @@
 #define EDU_DMA_MASK ((1ULL << 28) - 1)
 
 struct edu {
-	char bdf[32];
+	char bdf[256];
 	int fd;			/* /dev/vfio/devices/vfioN */
 	volatile uint8_t *bar0;
 	size_t bar0_size;
@@ -54,7 +54,7 @@ static inline int edu_find(int idx, char *bdf, size_t bdflen, char *cdev,
 
 	n = scandir("/sys/bus/pci/devices", &names, NULL, alphasort);
 	for (i = 0; i < n; i++) {
-		char path[512], buf[32];
+		char path[512];
 		unsigned int v = 0, d = 0;
 		FILE *f;
 

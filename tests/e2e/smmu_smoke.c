@@ -40,7 +40,7 @@ TEST(smmu_present)
 
 TEST(edu_devices_behind_smmu)
 {
-	char bdf[2][32], cdev[2][300], group[2][64], path[512], link[64];
+	char bdf[2][256], cdev[2][300], group[2][512], path[512], link[512];
 	int i;
 
 	for (i = 0; i < 2; i++) {
