@@ -11,7 +11,8 @@ set -euo pipefail
 
 arch=$1 suites=$2
 logs=$build/logs
-con=$logs/$arch.console tst=$logs/$arch.tests
+tag=${VM_TAG:-$arch}
+con=$logs/$tag.console tst=$logs/$tag.tests
 touch "$con" "$tst"
 pass=0 fail=0 skip=0
 
@@ -106,6 +107,6 @@ if n=$(grep -aEc "$splat" "$con"); then
 	fail=$((fail + 1))
 fi
 
-echo "$pass $fail $skip" >"$logs/$arch.result"
+echo "$pass $fail $skip" >"$logs/$tag.result"
 echo "$arch: $pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]

@@ -12,6 +12,7 @@ arch=${1:?usage: run-vm.sh x86_64|arm64 [SUITES-FILE]}
 suites=${2:-$top/tests/guest/$arch.suites}
 out=$build/out/$arch
 logs=$build/logs
+tag=${VM_TAG:-$arch}
 stage=$out/initramfs
 [ -e "$out/boot-image" ] || die "no $arch kernel: run 'make build'"
 
@@ -56,21 +57,21 @@ ln -sf busybox "$stage/bin/sh"
 (cd "$stage" && find . | sort | cpio -o -H newc --quiet -R 0:0 | gzip -1) \
 	>"$out/initramfs.cpio.gz"
 
-rm -f "$logs/$arch.console" "$logs/$arch.tests"
-msg "booting $arch VM (timeout ${tmo}s); console in build/logs/$arch.console"
+rm -f "$logs/$tag.console" "$logs/$tag.tests"
+msg "booting $arch VM (timeout ${tmo}s); console in build/logs/$tag.console"
 start=$(date +%s)
 rc=0
 tailpid=
 if [ "${LIVE:-0}" = 1 ]; then
-	: >"$logs/$arch.tests"
-	{ tail -n +1 -f "$logs/$arch.tests" & echo $! >"$logs/.tail.pid"; wait; } |
+	: >"$logs/$tag.tests"
+	{ tail -n +1 -f "$logs/$tag.tests" & echo $! >"$logs/.tail.pid"; wait; } |
 		grep --line-buffered -v '^@@' &
 	sleep 0.2
 	tailpid=$(cat "$logs/.tail.pid")
 fi
 timeout --foreground -k 10 "$tmo" "${qemu[@]}" -nodefaults -no-reboot \
 	-display none -monitor none -net none \
-	-serial "file:$logs/$arch.console" -serial "file:$logs/$arch.tests" \
+	-serial "file:$logs/$tag.console" -serial "file:$logs/$tag.tests" \
 	-kernel "$out/boot-image" -initrd "$out/initramfs.cpio.gz" \
 	-append "console=$console panic=-1 testout=$testout loglevel=7 ${VM_APPEND:-}" \
 	</dev/null || rc=$?
@@ -80,6 +81,6 @@ if [ -n "$tailpid" ]; then
 	kill "$tailpid" 2>/dev/null || true
 	wait "$tailpid" 2>/dev/null || true
 fi
-[ "$rc" = 124 ] && echo "@@ timeout after ${tmo}s" >>"$logs/$arch.tests"
+[ "$rc" = 124 ] && echo "@@ timeout after ${tmo}s" >>"$logs/$tag.tests"
 msg "$arch VM finished in ${secs}s (qemu exit $rc)"
 exec "$top/scripts/results.sh" "$arch" "$suites"

@@ -59,5 +59,9 @@ for arch in x86_64 arm64; do
 	else
 		count 0 1 0
 	fi
+	if [ "$arch" = arm64 ]; then
+		step "harness self-check: a guest WARN must fail a run"
+		if "$top/scripts/selfcheck.sh"; then count 1 0 0; else count 0 1 0; fi
+	fi
 done
 finish
