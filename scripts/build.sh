@@ -21,6 +21,9 @@ esac
 
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.ccache}
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+# Paths under the checkout are hashed relative to it, so a fresh clone
+# elsewhere (CI) still hits the cache.
+export CCACHE_BASEDIR=$top
 export CCACHE_SLOPPINESS=time_macros,include_file_mtime,include_file_ctime
 export KBUILD_BUILD_USER=nesting KBUILD_BUILD_HOST=localhost
 export KBUILD_BUILD_TIMESTAMP="2000-01-01"

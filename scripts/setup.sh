@@ -56,7 +56,7 @@ need_root "$@"
 export DEBIAN_FRONTEND=noninteractive
 
 m=$(missing "${pkgs[@]}")
-if [ -z "$m" ] && qemu_ok; then
+if [ -z "$m" ] && qemu_ok && [ -x "$bb_arm64" ]; then
 	echo "setup: everything is installed"
 	exit 0
 fi
@@ -97,6 +97,7 @@ fi
 qemu_ok || { echo "setup: QEMU >= 10 not available" >&2; exit 1; }
 if [ ! -x "$bb_arm64" ]; then
 	tmp=$(mktemp -d)
+	chmod 0755 "$tmp"	# apt's _apt user downloads into it
 	(cd "$tmp" && apt-get download -q busybox-static:arm64)
 	rm -rf "$bb_dir" && mkdir -p "$bb_dir"
 	dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x"

@@ -45,6 +45,23 @@ struct edu {
 	uint32_t dev_id;	/* iommufd device ID after bind */
 };
 
+/* A hex value from /sys/bus/pci/devices/BDF/ATTR, or 0 */
+static inline unsigned int sysfs_hex(const char *bdf, const char *attr)
+{
+	unsigned int val = 0;
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, attr);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%x", &val) != 1)
+		val = 0;
+	fclose(f);
+	return val;
+}
+
 /* Find the idx-th edu device and its vfio cdev name; 0 on success. */
 static inline int edu_find(int idx, char *bdf, size_t bdflen, char *cdev,
 			   size_t cdevlen)
@@ -53,29 +70,16 @@ static inline int edu_find(int idx, char *bdf, size_t bdflen, char *cdev,
 	int n, i, found = -1;
 
 	n = scandir("/sys/bus/pci/devices", &names, NULL, alphasort);
+	if (n < 0)
+		return -1;
 	for (i = 0; i < n; i++) {
 		char path[512];
-		unsigned int v = 0, d = 0;
-		FILE *f;
+		unsigned int v, d;
 
 		if (names[i]->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor",
-			 names[i]->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fscanf(f, "%x", &v) != 1)
-			v = 0;
-		fclose(f);
-		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device",
-			 names[i]->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fscanf(f, "%x", &d) != 1)
-			d = 0;
-		fclose(f);
+		v = sysfs_hex(names[i]->d_name, "vendor");
+		d = sysfs_hex(names[i]->d_name, "device");
 		if (v != EDU_VENDOR || d != EDU_DEVICE || idx--)
 			continue;
 		snprintf(bdf, bdflen, "%s", names[i]->d_name);
