@@ -57,7 +57,8 @@ ln -sf busybox "$stage/bin/sh"
 (cd "$stage" && find . | sort | cpio -o -H newc --quiet -R 0:0 | gzip -1) \
 	>"$out/initramfs.cpio.gz"
 
-rm -f "$logs/$tag.console" "$logs/$tag.tests"
+# A stale result must never stand in for a run that died before judging.
+rm -f "$logs/$tag.console" "$logs/$tag.tests" "$logs/$tag.result"
 msg "booting $arch VM (timeout ${tmo}s); console in build/logs/$tag.console"
 start=$(date +%s)
 rc=0
