@@ -28,8 +28,7 @@ gate() { # NAME STATUS DETAIL
 n=0 f=0
 while read -r p; do
 	n=$((n + 1))
-	if ! (cd "$linux" && scripts/checkpatch.pl --strict --quiet "$p") \
-	     >"$build/check/cp.out" 2>&1; then
+	if ! "$top/scripts/checkpatch.sh" "$p" >"$build/check/cp.out" 2>&1; then
 		f=$((f + 1))
 		sed "s|^|  ${p##*/}: |" "$build/check/cp.out"
 	fi

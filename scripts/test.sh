@@ -34,8 +34,7 @@ step "checkpatch --strict on series/"
 n=0
 while read -r p; do
 	n=$((n + 1))
-	if (cd "$linux" && scripts/checkpatch.pl --strict --quiet "$p") \
-	   >"$build/checkpatch.out" 2>&1; then
+	if "$top/scripts/checkpatch.sh" "$p" >"$build/checkpatch.out" 2>&1; then
 		count 1 0 0
 	else
 		echo "checkpatch: ${p##*/}"; sed 's/^/  /' "$build/checkpatch.out"
