@@ -12,6 +12,10 @@ set -euo pipefail
 
 patch=$(realpath "${1:?usage: checkpatch.sh PATCH}")
 cd "$linux"
+# checkpatch runs scripts/spdxcheck.py with the first python3 on PATH; it
+# needs python3-ply, which setup.sh installs for Debian's python3. A python3
+# from pyenv or a venv earlier on PATH would lack it.
+export PATH=/usr/bin:$PATH
 rc=0
 scripts/checkpatch.pl --strict --quiet --ignore FILE_PATH_CHANGES "$patch" ||
 	rc=1

@@ -20,7 +20,7 @@ codename=${VERSION_CODENAME:-bookworm}
 pkgs=(
 	linux-source-6.12 xz-utils
 	build-essential bc bison flex libssl-dev libelf-dev cpio kmod rsync
-	ccache git python3 python3-ply perl
+	ccache git python3 python3-ply python3-git perl
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 	sparse coccinelle
 	busybox-static
