@@ -88,6 +88,7 @@
 #define OP_TLBI_S12_VMALL	0x28
 #define OP_TLBI_S2_IPA		0x2a
 #define OP_TLBI_NSNH_ALL	0x30
+#define OP_ATC_INV		0x40
 #define OP_CMD_SYNC		0x46
 
 /* CFGI_* and ATC_INV: StreamID, SubstreamID; TLBI_*: VMID, ASID */
@@ -743,8 +744,8 @@ TEST_F(vsmmu, replace_parent_and_back)
 TEST_F(vsmmu, inval_batch)
 {
 	struct nest *n = &self->n;
-	struct iommu_viommu_arm_smmuv3_invalidate cmds[8];
-	uint32_t num = 8;
+	struct iommu_viommu_arm_smmuv3_invalidate cmds[9];
+	uint32_t num = 9;
 
 	/* As a guest would: its device on stage 1, then fix up caches */
 	ASSERT_EQ(0, dev_attach(&n->edu[0], n->s1_id));
@@ -759,15 +760,26 @@ TEST_F(vsmmu, inval_batch)
 	mkcmd(&cmds[6], OP_CFGI_CD_ALL | CMD0_SID(VSID0), 0);
 	/* The guest's VMID means nothing; the kernel puts the vIOMMU's */
 	mkcmd(&cmds[7], OP_TLBI_NH_ASID | CMD0_VMID(0xbeef) | CMD0_ASID(2), 0);
+	/*
+	 * An ATC invalidation (invalidate all: size 52) for a device without
+	 * ATS is accepted and does nothing; the batch goes on after it.
+	 */
+	mkcmd(&cmds[8], OP_ATC_INV | CMD0_SID(VSID0), 52);
 
 	ASSERT_EQ(0, viommu_cmds(n->iommufd, n->viommu_id, cmds, &num));
-	EXPECT_EQ(8, num);
+	EXPECT_EQ(9, num);
 
 	/* Once more with the device detached */
 	ASSERT_EQ(0, dev_detach(&n->edu[0]));
-	num = 8;
+	num = 9;
 	ASSERT_EQ(0, viommu_cmds(n->iommufd, n->viommu_id, cmds, &num));
-	EXPECT_EQ(8, num);
+	EXPECT_EQ(9, num);
+
+	/* The ATC invalidation first, so a stop there would show */
+	cmds[0] = cmds[8];
+	num = 2;
+	ASSERT_EQ(0, viommu_cmds(n->iommufd, n->viommu_id, cmds, &num));
+	EXPECT_EQ(2, num);
 }
 
 TEST_F(vsmmu, inval_probe)
