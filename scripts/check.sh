@@ -43,6 +43,15 @@ if [ ! -e "$wt/.git" ]; then
 fi
 wtco() { git -C "$wt" checkout -q -f --detach "$1" && git -C "$wt" clean -q -fdx; }
 
+# The test kernel's configuration, afresh: olddefconfig on a revision that
+# lacks an option the series adds (base, early patches) drops it, and on a
+# later revision it would then fall back to its default, usually n, and the
+# code behind it would silently go unbuilt.
+cfg_reset() { # ARCH
+	mkdir -p "$build/check/out-$1"
+	cp "$build/out/$1/.config" "$build/check/out-$1/.config"
+}
+
 build_at() { # ARCH [make args...]: build in build/check/out-ARCH
 	local arch=$1; shift
 	local karch=$arch cross=
@@ -59,14 +68,13 @@ commits=$(git -C "$linux" rev-list --reverse "base..$tip")
 [ "${CHECK_BUILDS:-1}" = 0 ] && gate builds skip "CHECK_BUILDS=0" && commits=
 for arch in x86_64 arm64; do
 	[ -n "$commits" ] || break
-	mkdir -p "$build/check/out-$arch"
-	cp "$build/out/$arch/.config" "$build/check/out-$arch/.config" 2>/dev/null ||
-		{ "$top/scripts/build.sh" "$arch" kernel >/dev/null &&
-		  cp "$build/out/$arch/.config" "$build/check/out-$arch/.config"; }
+	[ -e "$build/out/$arch/.config" ] ||
+		"$top/scripts/build.sh" "$arch" kernel >/dev/null
 	f=0 n=0
 	for c in $commits; do
 		n=$((n + 1))
 		wtco "$c"
+		cfg_reset "$arch"
 		build_at "$arch" olddefconfig >/dev/null 2>&1
 		if ! build_at "$arch" >"$build/check/build.out" 2>&1; then
 			f=$((f + 1))
@@ -84,6 +92,7 @@ mapfile -t files < <(git -C "$linux" diff --name-only --diff-filter=AM "base..$t
 # 3. W=1 + sparse on touched .c files, tip against base
 warnings() { # REV ARCH FILE.o -> normalised warning lines
 	wtco "$1"
+	cfg_reset "$2"
 	build_at "$2" olddefconfig >/dev/null 2>&1
 	build_at "$2" W=1 C=2 "$3" 2>&1 | grep -E 'warning:|error:' |
 		sed -E 's/:[0-9]+:[0-9]+:/:/' | sort -u
@@ -100,6 +109,7 @@ for file in "${files[@]}"; do
 			continue
 		fi
 		wtco "$tip"
+		cfg_reset "$arch"
 		build_at "$arch" olddefconfig >/dev/null 2>&1
 		if ! build_at "$arch" "$obj" >"$build/check/obj.out" 2>&1; then
 			f=$((f + 1))
