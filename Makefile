@@ -9,7 +9,7 @@ ARCHES := x86_64 arm64
 all: help
 
 help:
-	@echo "make demo          boot the arm64 VM and show the SMMUv3 and its devices"
+	@echo "make demo          boot the arm64 VM: the SMMUv3, its devices, DMA through nested translation"
 	@echo "make test          build both kernels, run both VMs and checkpatch (CI)"
 	@echo "make tree          (re)create build/linux: Debian 6.12 + series/"
 	@echo "make series        export build/linux commits above 'base' to series/"

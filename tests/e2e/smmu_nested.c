@@ -21,12 +21,12 @@
  *    without the kernel complaining (the harness checks the kernel log).
  *
  * The STE and command layouts are the SMMUv3 architecture's: the uAPI only
- * carries raw words, so the bits are defined here.
+ * carries raw words, so nest.h defines the bits.
  */
 #include <endian.h>
 #include <stddef.h>
 
-#include "edu.h"
+#include "nest.h"
 #include "kselftest_harness.h"
 
 /*
@@ -39,7 +39,6 @@
  */
 #pragma GCC diagnostic ignored "-Wclobbered"
 
-#define PAGE_SZ		4096UL
 /* IOVA == IPA; all DMA addresses stay within edu's 28-bit mask */
 #define IOVA_BASE	0x100000ULL
 #define BUF_SIZE	(2UL << 20)
@@ -49,55 +48,7 @@
 #define VSID1		0x20		/* virtual StreamID of edu 1 */
 #define VSID_NONE	0x11		/* a virtual StreamID nobody has */
 
-/* STE word 0 */
-#define STE0_V			(1ULL << 0)
-#define STE0_CFG(c)		((uint64_t)(c) << 1)	/* [3:1] */
-#define CFG_ABORT		0x0
-#define CFG_BYPASS		0x4
-#define CFG_S1			0x5
-#define CFG_S2			0x6
-#define CFG_NESTED		0x7
-#define STE0_S1FMT(f)		((uint64_t)(f) << 4)	/* [5:4] */
-#define STE0_S1CTXPTR(pa)	((uint64_t)(pa) & 0x000fffffffffffc0ULL)
-#define STE0_S1CDMAX(n)		((uint64_t)(n) << 59)
-
-/* STE word 1 */
-#define STE1_S1DSS(x)		((uint64_t)(x) << 0)	/* [1:0] */
-#define STE1_S1CIR(x)		((uint64_t)(x) << 2)	/* [3:2] */
-#define STE1_S1COR(x)		((uint64_t)(x) << 4)	/* [5:4] */
-#define STE1_S1CSH(x)		((uint64_t)(x) << 6)	/* [7:6] */
-#define STE1_S1STALLD		(1ULL << 27)
-#define STE1_EATS(x)		((uint64_t)(x) << 28)	/* [29:28] */
-/* Host-owned fields of word 1, not for the guest */
-#define STE1_STRW(x)		((uint64_t)(x) << 30)
-#define STE1_SHCFG(x)		((uint64_t)(x) << 44)
-
 #define STE_S1_CD	(STE0_V | STE0_CFG(CFG_S1) | STE0_S1CTXPTR(CD_IPA))
-
-/* Commands: opcode in word 0 [7:0] */
-#define OP_PREFETCH_CFG		0x01
-#define OP_CFGI_STE		0x03
-#define OP_CFGI_ALL		0x04
-#define OP_CFGI_CD		0x05
-#define OP_CFGI_CD_ALL		0x06
-#define OP_TLBI_NH_ALL		0x10
-#define OP_TLBI_NH_ASID		0x11
-#define OP_TLBI_NH_VA		0x12
-#define OP_TLBI_NH_VAA		0x13
-#define OP_TLBI_EL2_ALL		0x20
-#define OP_TLBI_S12_VMALL	0x28
-#define OP_TLBI_S2_IPA		0x2a
-#define OP_TLBI_NSNH_ALL	0x30
-#define OP_ATC_INV		0x40
-#define OP_CMD_SYNC		0x46
-
-/* CFGI_* and ATC_INV: StreamID, SubstreamID; TLBI_*: VMID, ASID */
-#define CMD0_SID(sid)		((uint64_t)(sid) << 32)
-#define CMD0_SSID(ssid)		((uint64_t)(ssid) << 12)
-#define CMD0_VMID(vmid)		((uint64_t)(vmid) << 32)
-#define CMD0_ASID(asid)		((uint64_t)(asid) << 48)
-#define CMD1_LEAF		(1ULL << 0)
-#define CMD1_ADDR(a)		((uint64_t)(a) & ~0xfffULL)
 
 #define TAINT_FIRMWARE_WORKAROUND	11
 
@@ -122,158 +73,7 @@ enum nest_level {
 	NEST_HWPTS,		/* + nested HWPTs abort, bypass, s1, V=0 */
 };
 
-/* ioctl wrappers: 0 or -errno */
-
-static int obj_destroy(int fd, uint32_t id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &cmd) ? -errno : 0;
-}
-
-static int ioas_map(int fd, uint32_t ioas_id, void *va, size_t len,
-		    uint64_t iova)
-{
-	struct iommu_ioas_map cmd = {
-		.size = sizeof(cmd),
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-			 IOMMU_IOAS_MAP_WRITEABLE,
-		.ioas_id = ioas_id,
-		.user_va = (uintptr_t)va,
-		.length = len,
-		.iova = iova,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_MAP, &cmd) ? -errno : 0;
-}
-
-static int hwpt_alloc(int fd, uint32_t flags, uint32_t dev_id, uint32_t pt_id,
-		      uint32_t data_type, const void *data, uint32_t data_len,
-		      uint32_t *out_id)
-{
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = dev_id,
-		.pt_id = pt_id,
-		.data_type = data_type,
-		.data_len = data_len,
-		.data_uptr = (uintptr_t)data,
-	};
-
-	if (ioctl(fd, IOMMU_HWPT_ALLOC, &cmd))
-		return -errno;
-	*out_id = cmd.out_hwpt_id;
-	return 0;
-}
-
-/* A nested HWPT from a vIOMMU and a guest STE (words 0 and 1) */
-static int nested_alloc(int fd, uint32_t viommu_id, uint32_t dev_id,
-			uint64_t ste0, uint64_t ste1, uint32_t *out_id)
-{
-	struct iommu_hwpt_arm_smmuv3 vste = {
-		.ste = { htole64(ste0), htole64(ste1) },
-	};
-
-	return hwpt_alloc(fd, 0, dev_id, viommu_id, IOMMU_HWPT_DATA_ARM_SMMUV3,
-			  &vste, sizeof(vste), out_id);
-}
-
-static int viommu_alloc(int fd, uint32_t flags, uint32_t type, uint32_t dev_id,
-			uint32_t hwpt_id, uint32_t *out_id)
-{
-	struct iommu_viommu_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.type = type,
-		.dev_id = dev_id,
-		.hwpt_id = hwpt_id,
-	};
-
-	if (ioctl(fd, IOMMU_VIOMMU_ALLOC, &cmd))
-		return -errno;
-	*out_id = cmd.out_viommu_id;
-	return 0;
-}
-
-static int vdevice_alloc(int fd, uint32_t viommu_id, uint32_t dev_id,
-			 uint64_t virt_id, uint32_t *out_id)
-{
-	struct iommu_vdevice_alloc cmd = {
-		.size = sizeof(cmd),
-		.viommu_id = viommu_id,
-		.dev_id = dev_id,
-		.virt_id = virt_id,
-	};
-
-	if (ioctl(fd, IOMMU_VDEVICE_ALLOC, &cmd))
-		return -errno;
-	*out_id = cmd.out_vdevice_id;
-	return 0;
-}
-
-/* IOMMU_HWPT_INVALIDATE; *num is entry_num in and out */
-static int invalidate(int fd, uint32_t id, uint32_t data_type,
-		      const void *entries, uint32_t entry_len, uint32_t *num)
-{
-	struct iommu_hwpt_invalidate cmd = {
-		.size = sizeof(cmd),
-		.hwpt_id = id,
-		.data_uptr = (uintptr_t)entries,
-		.data_type = data_type,
-		.entry_len = entry_len,
-		.entry_num = *num,
-	};
-	int rc = ioctl(fd, IOMMU_HWPT_INVALIDATE, &cmd) ? -errno : 0;
-
-	*num = cmd.entry_num;
-	return rc;
-}
-
-/* SMMUv3 commands through a vIOMMU, entry_len 16 */
-static int viommu_cmds(int fd, uint32_t viommu_id,
-		       const struct iommu_viommu_arm_smmuv3_invalidate *cmds,
-		       uint32_t *num)
-{
-	return invalidate(fd, viommu_id,
-			  IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, cmds,
-			  sizeof(*cmds), num);
-}
-
-static void mkcmd(struct iommu_viommu_arm_smmuv3_invalidate *cmd, uint64_t w0,
-		  uint64_t w1)
-{
-	cmd->cmd[0] = htole64(w0);
-	cmd->cmd[1] = htole64(w1);
-}
-
-/* Attach or replace-attach a device to an IOAS or HWPT */
-static int dev_attach(struct edu *e, uint32_t pt_id)
-{
-	struct vfio_device_attach_iommufd_pt cmd = {
-		.argsz = sizeof(cmd), .pt_id = pt_id,
-	};
-
-	return ioctl(e->fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &cmd) ? -errno : 0;
-}
-
-static int dev_detach(struct edu *e)
-{
-	struct vfio_device_detach_iommufd_pt cmd = { .argsz = sizeof(cmd) };
-
-	return ioctl(e->fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &cmd) ? -errno : 0;
-}
-
 /* DMA helpers. Page p of the buffer is at IOVA IOVA_BASE + p * PAGE_SZ. */
-
-static inline void dma_fence(void)
-{
-#ifdef __aarch64__
-	asm volatile("dsb sy" ::: "memory");
-#else
-	__sync_synchronize();
-#endif
-}
 
 static uint8_t *page(struct nest *n, unsigned int p)
 {
