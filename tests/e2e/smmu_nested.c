@@ -886,6 +886,13 @@ FIXTURE_VARIANT_ADD(vste, s1fmt_reserved)
 	.err = -EIO,
 };
 
+FIXTURE_VARIANT_ADD(vste, s1dss_reserved)
+{
+	.ste0 = STE_S1_CD,
+	.ste1 = STE1_S1DSS(3),
+	.err = -EIO,
+};
+
 FIXTURE_VARIANT_ADD(vste, word0_bit56)
 {
 	.ste0 = STE0_V | STE0_CFG(CFG_BYPASS) | (1ULL << 56),
