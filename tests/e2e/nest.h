@@ -221,6 +221,87 @@ static inline int dev_detach(struct edu *e)
 	return ioctl(e->fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &cmd) ? -errno : 0;
 }
 
+/*
+ * The kernel log from now on (/dev/kmsg, non-blocking, at its end): an fd
+ * for smmu_events(), or -errno.
+ */
+static inline int kmsg_open_at_end(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * Read what the kernel logged on kmsg fd since the last call and count the
+ * events the arm-smmu-v3 driver reported (arm_smmu_evtq_thread() prints
+ * "event 0xNN received:" and the event's words, each on a line of its own,
+ * or says how many it suppressed). Those lines go to buf, one per line
+ * (truncated to len). The count, or -errno.
+ */
+static inline int smmu_events(int fd, char *buf, size_t len)
+{
+	char rec[8192], *msg, *end, *tab;
+	size_t used = 0;
+	int events = 0, words = 0;
+	ssize_t n;
+
+	if (len)
+		buf[0] = 0;
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;	/* overwritten records: go on */
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		rec[n] = 0;
+		/* "prio,seq,usec,flags;text\n" and maybe " KEY=value" lines */
+		msg = strchr(rec, ';');
+		if (!msg)
+			continue;
+		msg++;
+		end = strchr(msg, '\n');
+		if (end)
+			*end = 0;
+		if (strstr(msg, "arm-smmu-v3") && strstr(msg, "event 0x") &&
+		    strstr(msg, "received")) {
+			events++;
+			words = 4;	/* EVTQ_ENT_DWORDS lines follow */
+		} else if (strstr(msg, "arm_smmu_evtq_thread") &&
+			   strstr(msg, "suppressed")) {
+			events++;
+		} else if (strstr(msg, "arm-smmu-v3") &&
+			   strstr(msg, "EVTQ overflow")) {
+			events++;
+		} else if (words && strstr(msg, "arm-smmu-v3")) {
+			words--;
+			/* the driver's tab comes escaped */
+			tab = strstr(msg, "\\x09");
+			if (tab)
+				memcpy(tab, "    ", 4);
+		} else {
+			continue;
+		}
+		if (used + 1 < len)
+			used += snprintf(buf + used, len - used, "%s\n", msg);
+		if (used >= len)
+			used = len - 1;
+	}
+	return events;
+}
+
 /* Order CPU stores to DMA'd memory against the MMIO that starts a DMA */
 static inline void dma_fence(void)
 {
