@@ -717,6 +717,107 @@ TEST_F(vsmmu, inval_nested_hwpt)
 	EXPECT_EQ(0, num);
 }
 
+/* Only nested HWPTs and vIOMMUs take invalidations: EINVAL, as mainline */
+TEST_F(vsmmu, inval_other_objects)
+{
+	struct nest *n = &self->n;
+	struct iommu_viommu_arm_smmuv3_invalidate cmd;
+	uint32_t ids[] = { n->parent_id, n->ioas_id, n->edu[0].dev_id,
+			   n->vdev_id };
+	uint32_t num;
+	int i;
+
+	mkcmd(&cmd, OP_TLBI_NH_ALL, 0);
+	for (i = 0; i < ARRAY_SIZE(ids); i++) {
+		num = 1;
+		EXPECT_EQ(-EINVAL, invalidate(n->iommufd, ids[i],
+				IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, &cmd,
+				sizeof(cmd), &num));
+		EXPECT_EQ(0, num);
+	}
+	num = 1;
+	EXPECT_EQ(-ENOENT, invalidate(n->iommufd, 0xfffff,
+				IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, &cmd,
+				sizeof(cmd), &num));
+	EXPECT_EQ(0, num);
+}
+
+/*
+ * A guest stage 1 needs the device's vDEVICE (ENOENT without one): the
+ * guest's CFGI_CD and ATC_INV name the device by its vSID. Abort and bypass
+ * need none.
+ */
+TEST_F(vsmmu, s1_needs_vdevice)
+{
+	struct nest *n = &self->n;
+	struct edu *e1 = &n->edu[1];
+	uint32_t id = 0;
+
+	EXPECT_EQ(-ENOENT, dev_attach(e1, n->s1_id));
+	EXPECT_EQ(0, dev_attach(e1, n->bypass_id));
+	EXPECT_EQ(-ENOENT, dev_attach(e1, n->s1_id));
+	EXPECT_EQ(0, dev_attach(e1, n->abort_id));
+	EXPECT_EQ(-ENOENT, dev_attach(e1, n->s1_id));
+	ASSERT_EQ(0, vdevice_alloc(n->iommufd, n->viommu_id, e1->dev_id, VSID1,
+				   &id));
+	EXPECT_EQ(0, dev_attach(e1, n->s1_id));
+	EXPECT_EQ(0, dev_attach(e1, n->parent_id));
+	EXPECT_EQ(0, obj_destroy(n->iommufd, id));
+	EXPECT_EQ(-ENOENT, dev_attach(e1, n->s1_id));
+}
+
+/* A vDEVICE alloc that fails leaves out_vdevice_id alone */
+static int vdevice_alloc_raw(int fd, uint32_t viommu_id, uint32_t dev_id,
+			     uint64_t virt_id, uint32_t *out)
+{
+	struct iommu_vdevice_alloc cmd = {
+		.size = sizeof(cmd),
+		.viommu_id = viommu_id,
+		.dev_id = dev_id,
+		.virt_id = virt_id,
+		.out_vdevice_id = 0xdeadbeef,
+	};
+	int rc = ioctl(fd, IOMMU_VDEVICE_ALLOC, &cmd) ? -errno : 0;
+
+	*out = cmd.out_vdevice_id;
+	return rc;
+}
+
+/* One vDEVICE per device in total, on any vIOMMU, as mainline */
+TEST_F(vsmmu, vdevice_one_per_device)
+{
+	struct nest *n = &self->n;
+	uint32_t dev0 = n->edu[0].dev_id, dev1 = n->edu[1].dev_id;
+	uint32_t viommu2 = 0, id = 0, out;
+
+	ASSERT_EQ(0, viommu_alloc(n->iommufd, 0, IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+				  dev0, n->parent_id, &viommu2));
+	/* edu 0 has its vDEVICE on the first vIOMMU */
+	EXPECT_EQ(-EEXIST, vdevice_alloc_raw(n->iommufd, viommu2, dev0, VSID1,
+					     &out));
+	EXPECT_EQ(0xdeadbeef, out);
+	/* VSID0 is taken on the first vIOMMU */
+	EXPECT_EQ(-EEXIST, vdevice_alloc_raw(n->iommufd, n->viommu_id, dev1,
+					     VSID0, &out));
+	EXPECT_EQ(0xdeadbeef, out);
+	EXPECT_EQ(-ENOENT, vdevice_alloc_raw(n->iommufd, n->parent_id, dev1,
+					     VSID1, &out));
+	EXPECT_EQ(0xdeadbeef, out);
+
+	/* edu 1 on the second vIOMMU, then nowhere else */
+	ASSERT_EQ(0, vdevice_alloc_raw(n->iommufd, viommu2, dev1, VSID0, &id));
+	EXPECT_NE(0xdeadbeef, id);
+	EXPECT_EQ(-EEXIST, vdevice_alloc_raw(n->iommufd, n->viommu_id, dev1,
+					     VSID1, &out));
+	EXPECT_EQ(0xdeadbeef, out);
+	/* Once its vDEVICE is gone the device may have one elsewhere */
+	EXPECT_EQ(0, obj_destroy(n->iommufd, id));
+	ASSERT_EQ(0, vdevice_alloc_raw(n->iommufd, n->viommu_id, dev1, VSID1,
+				       &out));
+	EXPECT_EQ(0, obj_destroy(n->iommufd, out));
+	EXPECT_EQ(0, obj_destroy(n->iommufd, viommu2));
+}
+
 /* 7. Teardown */
 
 TEST_F(vsmmu, teardown_in_order)
