@@ -818,6 +818,102 @@ TEST_F(vsmmu, vdevice_one_per_device)
 	EXPECT_EQ(0, obj_destroy(n->iommufd, viommu2));
 }
 
+/*
+ * entry_num is exact also when the array cannot be read in the middle of a
+ * chunk of the kernel's: a 24-byte entry with non-zero bytes past the
+ * command (E2BIG), an entry on an unmapped page (EFAULT).
+ */
+#define INVAL_LONG	150	/* more than two of the kernel's chunks */
+#define INVAL_BAD	100	/* in the second chunk, not at its start */
+
+TEST_F(vsmmu, inval_entry_num_exact)
+{
+	struct nest *n = &self->n;
+	struct entry24 {
+		struct iommu_viommu_arm_smmuv3_invalidate cmd;
+		uint64_t trailing;
+	} *e;
+	size_t pg = sysconf(_SC_PAGESIZE), len;
+	struct iommu_viommu_arm_smmuv3_invalidate *c;
+	uint8_t *map;
+	uint32_t num;
+	int i;
+
+	/* E2BIG: entry INVAL_BAD has a non-zero trailing word */
+	e = calloc(INVAL_LONG, sizeof(*e));
+	ASSERT_NE(NULL, e);
+	for (i = 0; i < INVAL_LONG; i++)
+		mkcmd(&e[i].cmd, OP_TLBI_NH_ALL, 0);
+	e[INVAL_BAD].trailing = 1;
+	num = INVAL_LONG;
+	EXPECT_EQ(-E2BIG, invalidate(n->iommufd, n->viommu_id,
+				     IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, e,
+				     sizeof(*e), &num));
+	EXPECT_EQ(INVAL_BAD, num);
+	/* All zero past the command is fine */
+	e[INVAL_BAD].trailing = 0;
+	num = INVAL_LONG;
+	EXPECT_EQ(0, invalidate(n->iommufd, n->viommu_id,
+				IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3, e,
+				sizeof(*e), &num));
+	EXPECT_EQ(INVAL_LONG, num);
+	free(e);
+
+	/* EFAULT: the array runs into an unmapped page at entry INVAL_BAD */
+	len = 2 * ((INVAL_BAD * sizeof(*c) + pg - 1) / pg + 1) * pg;
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	ASSERT_EQ(0, munmap(map + len / 2, len / 2));
+	c = (void *)(map + len / 2 - INVAL_BAD * sizeof(*c));
+	for (i = 0; i < INVAL_BAD; i++)
+		mkcmd(&c[i], OP_TLBI_NH_ALL, 0);
+	num = INVAL_LONG;
+	EXPECT_EQ(-EFAULT, invalidate(n->iommufd, n->viommu_id,
+				      IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
+				      c, sizeof(*c), &num));
+	EXPECT_EQ(INVAL_BAD, num);
+	munmap(map, len / 2);
+}
+
+/*
+ * A parent takes at most 64 vIOMMUs (one command batch for its stage-2
+ * invalidations): the next one gives ENOSPC, a freed place can be reused.
+ */
+#define VSMMUS_PER_PARENT	64
+
+TEST_F(vsmmu, viommus_per_parent)
+{
+	struct nest *n = &self->n;
+	uint32_t ids[VSMMUS_PER_PARENT], extra = 0, parent2 = 0;
+	int i, rc;
+
+	/* The fixture's vIOMMU is the first */
+	for (i = 1; i < VSMMUS_PER_PARENT; i++) {
+		rc = viommu_alloc(n->iommufd, 0, IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+				  n->edu[0].dev_id, n->parent_id, &ids[i]);
+		ASSERT_EQ(0, rc) TH_LOG("vIOMMU %d of the parent", i + 1);
+	}
+	EXPECT_EQ(-ENOSPC, viommu_alloc(n->iommufd, 0,
+					IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+					n->edu[0].dev_id, n->parent_id,
+					&extra));
+	/* Another parent has room of its own */
+	ASSERT_EQ(0, hwpt_alloc(n->iommufd, IOMMU_HWPT_ALLOC_NEST_PARENT,
+				n->edu[0].dev_id, n->ioas_id,
+				IOMMU_HWPT_DATA_NONE, NULL, 0, &parent2));
+	EXPECT_EQ(0, viommu_alloc(n->iommufd, 0, IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+				  n->edu[0].dev_id, parent2, &extra));
+	EXPECT_EQ(0, obj_destroy(n->iommufd, extra));
+	EXPECT_EQ(0, obj_destroy(n->iommufd, parent2));
+
+	EXPECT_EQ(0, obj_destroy(n->iommufd, ids[1]));
+	ASSERT_EQ(0, viommu_alloc(n->iommufd, 0, IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+				  n->edu[0].dev_id, n->parent_id, &ids[1]));
+	for (i = 1; i < VSMMUS_PER_PARENT; i++)
+		EXPECT_EQ(0, obj_destroy(n->iommufd, ids[i]));
+}
+
 /* 7. Teardown */
 
 TEST_F(vsmmu, teardown_in_order)
