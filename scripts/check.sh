@@ -6,6 +6,9 @@
 #  3. W=1 and sparse (C=1) on every kernel C file the series touches: no
 #     warning that the base did not already have
 #  4. kernel-doc -Wall on every touched kernel file: no new warning
+#  5. the patches a distribution may leave out (DROPPABLE) really can be:
+#     the series without each of them applies with "git am -3" on base
+#     and builds for arm64
 # Prints a report and exits non-zero when any gate fails.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -150,6 +153,38 @@ for file in "${files[@]}"; do
 	fi
 done
 gate kernel-doc "$([ $f = 0 ] && echo ok || echo FAIL)" "$f of $n files with new warnings"
+
+# 5. droppable patches: the series applies and builds without each one
+DROPPABLE=${DROPPABLE:-"Allow assuming coherent DMA for vIOMMUs"}
+while IFS= read -r subj; do
+	[ -n "$subj" ] || continue
+	drop=$(grep -l -F "$subj" $(series_patches) | head -n 1)
+	if [ -z "$drop" ]; then
+		gate droppable FAIL "no patch in series/ is \"$subj\""
+		continue
+	fi
+	wtco base
+	if ! git -C "$wt" am -3 -q $(series_patches | grep -v -F "$drop") \
+		>"$build/check/am.out" 2>&1; then
+		git -C "$wt" am --abort >/dev/null 2>&1
+		sed 's/^/  /' "$build/check/am.out" | head -n 20
+		gate droppable FAIL "series does not apply without ${drop##*/}"
+		continue
+	fi
+	if [ "${CHECK_BUILDS:-1}" = 0 ]; then
+		gate droppable ok "applies without ${drop##*/} (build skipped: CHECK_BUILDS=0)"
+		continue
+	fi
+	cfg_reset arm64
+	build_at arm64 olddefconfig >/dev/null 2>&1
+	if build_at arm64 >"$build/check/build.out" 2>&1; then
+		gate droppable ok "applies and builds (arm64) without ${drop##*/}"
+	else
+		grep -E 'error|Error' "$build/check/build.out" | head -n 10 |
+			sed 's/^/  /'
+		gate droppable FAIL "does not build without ${drop##*/}"
+	fi
+done <<<"$DROPPABLE"
 
 wtco "$tip"
 echo
