@@ -35,10 +35,12 @@ build/linux/.git:
 
 build: build-x86_64 build-arm64
 
-build-%: setup build/linux/.git
+# Static pattern rules: make does not look up implicit rules for the
+# phony targets these are.
+$(ARCHES:%=build-%): build-%: setup build/linux/.git
 	scripts/build.sh $*
 
-vm-%: build-%
+$(ARCHES:%=vm-%): vm-%: build-%
 	scripts/run-vm.sh $*
 
 test:
