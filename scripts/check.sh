@@ -158,7 +158,12 @@ gate kernel-doc "$([ $f = 0 ] && echo ok || echo FAIL)" "$f of $n files with new
 DROPPABLE=${DROPPABLE:-"Allow assuming coherent DMA for vIOMMUs"}
 while IFS= read -r subj; do
 	[ -n "$subj" ] || continue
-	drop=$(grep -l -F "$subj" $(series_patches) | head -n 1)
+	# Subjects are folded over lines in the patch files: unfold them.
+	drop=
+	for p in $(series_patches); do
+		awk '/^Subject:/ { s = $0; getline; while (/^ /) { s = s $0; getline } print s; exit }' "$p" |
+			grep -q -F "$subj" && drop=$p && break
+	done
 	if [ -z "$drop" ]; then
 		gate droppable FAIL "no patch in series/ is \"$subj\""
 		continue
