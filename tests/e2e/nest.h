@@ -302,6 +302,43 @@ static inline int smmu_events(int fd, char *buf, size_t len)
 	return events;
 }
 
+/*
+ * A guest's stage 1 as the e2e programs build it: 4K granule, 39-bit VA
+ * walked from level 1, one CD per device.
+ */
+#define T0SZ		25	/* 39-bit VA: 4K walk from level 1 */
+#define L1_IDX(va)	(((va) >> 30) & 511)
+#define L2_IDX(va)	(((va) >> 21) & 511)
+#define L3_IDX(va)	(((va) >> 12) & 511)
+
+/* CD words 0, 1 and 3, as arm_smmu_make_s1_cd() builds them */
+#define CD0_T0SZ(x)	((uint64_t)(x) << 0)
+#define CD0_TG0_4K	(0ULL << 6)
+#define CD0_IRGN0_WBWA	(1ULL << 8)
+#define CD0_ORGN0_WBWA	(1ULL << 10)
+#define CD0_SH0_ISH	(3ULL << 12)
+#define CD0_EPD1	(1ULL << 30)
+#define CD0_V		(1ULL << 31)
+#define CD0_IPS(x)	((uint64_t)(x) << 32)
+#define CD0_AA64	(1ULL << 41)
+#define CD0_R		(1ULL << 45)
+#define CD0_A		(1ULL << 46)
+#define CD0_ASET	(1ULL << 47)
+#define CD0_ASID(x)	((uint64_t)(x) << 48)
+#define CD1_TTB0(ipa)	((ipa) & 0x000ffffffffffff0ULL)
+/* MAIR0: index 0 normal WB RW-allocate, 1 normal non-cacheable, 2 device */
+#define CD3_MAIR0	0x0444ffULL
+
+/* AArch64 stage-1 descriptors, as io-pgtable-arm.c writes them */
+#define PTE_TABLE	3ULL		/* levels 0-2 */
+#define PTE_PAGE	3ULL		/* level 3 */
+#define PTE_ATTRIDX(i)	((uint64_t)(i) << 2)
+#define PTE_AP_UNPRIV	(1ULL << 6)	/* read/write, any EL */
+#define PTE_SH_IS	(3ULL << 8)
+#define PTE_AF		(1ULL << 10)
+#define PTE_NG		(1ULL << 11)
+#define PTE_ADDR(ipa)	((ipa) & 0x0000fffffffff000ULL)
+
 /* Order CPU stores to DMA'd memory against the MMIO that starts a DMA */
 static inline void dma_fence(void)
 {
