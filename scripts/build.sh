@@ -70,6 +70,8 @@ build_kernel() {
 	make_config
 	msg "building $arch kernel"
 	kmake "$target"
+	# arm64: Module.symvers for the L2 guest's out-of-tree edu driver.
+	[ "$arch" = arm64 ] && kmake modules
 	kmake headers_install >/dev/null
 	ln -sfn "$image" "$out/boot-image"
 }
@@ -89,8 +91,28 @@ build_user() {
 		msg "building end-to-end tests"
 		make -s -C "$top/tests/e2e" OUT="$out/e2e" KHDR="$out/usr/include" \
 			LINUX="$linux" CC="$cc" -j"$jobs"
+		build_l2
 		;;
 	esac
+}
+
+# The real-VMM suites' L2 guest: the same kernel image, booted by UEFI,
+# with an initramfs of busybox, tests/vmm/l2-init and the edu driver
+# (built out of tree in its own directory, so the checkout stays clean).
+build_l2() {
+	local mod=$out/vmm/mod stage=$out/vmm/l2-stage
+	msg "building the L2 guest's edu driver and initramfs"
+	mkdir -p "$mod"
+	install -m 0644 "$top/tests/vmm/edu_guest.c" "$top/tests/vmm/Kbuild" "$mod/"
+	kmake M="$mod" modules
+	rm -rf "$stage"
+	mkdir -p "$stage"/{bin,dev,proc,sys,tmp}
+	install -m 0755 "$build/pkgs/busybox-arm64/bin/busybox" "$stage/bin/busybox"
+	ln -sf busybox "$stage/bin/sh"
+	install -m 0755 "$top/tests/vmm/l2-init" "$stage/init"
+	install -m 0644 "$mod/edu_guest.ko" "$stage/"
+	(cd "$stage" && find . | sort | cpio -o -H newc --quiet -R 0:0 | gzip -1) \
+		>"$out/vmm/l2.cpio.gz"
 }
 
 case $what in

@@ -13,10 +13,16 @@ suites=${2:-$top/tests/guest/$arch.suites}
 out=$build/out/$arch
 logs=$build/logs
 tag=${VM_TAG:-$arch}
+# The real-VMM suites (tests/guest/vmm*.suites) need a different L0 VM:
+# EL2 for KVM, more memory, the L1 root disk and the L2 payload.
+vmm=${VMM:-0}
+case ${suites##*/} in vmm*.suites) vmm=1 ;; esac
 stage=$out/initramfs
 [ -e "$out/boot-image" ] || die "no $arch kernel: run 'make build'"
 
 mkdir -p "$logs"
+# A stale result must never stand in for a run that died before judging.
+rm -f "$logs/$tag.console" "$logs/$tag.tests" "$logs/$tag.result"
 rm -rf "$stage"
 mkdir -p "$stage"/{bin,dev,proc,sys,tmp,etc,suites}
 install -m 0755 "$top/tests/guest/init" "$stage/init"
@@ -52,6 +58,25 @@ arm64)
 	# lets vIOMMUs be created there (it taints the kernel, on purpose).
 	kargs="arm_smmu_v3.nesting_assume_coherent=1"
 	tmo=${VM_TIMEOUT:-1200}
+	if [ "$vmm" = 1 ]; then
+		root=$("$top/scripts/vmm-root.sh")
+		[ -s "$out/vmm/l2.cpio.gz" ] || die "no L2 initramfs: run 'make build-arm64'"
+		mkdir -p "$stage/vmm/l2"
+		install -m 0644 "$out/boot-image" "$stage/vmm/l2/Image"
+		install -m 0644 "$out/vmm/l2.cpio.gz" "$stage/vmm/l2/"
+		install -m 0755 "$top/tests/vmm/vmm" "$stage/suites/"
+		# virtualization=on: EL2, so the kernel hosts KVM (VHE). The
+		# root is on a virtio-mmio disk, outside the SMMU.
+		qemu=(qemu-system-aarch64 -accel tcg -cpu max,pauth-impdef=on
+		      -M virt,iommu=smmuv3,gic-version=3,virtualization=on
+		      -global arm-smmuv3.stage=nested -smp 2 -m 3G
+		      -device edu -device edu
+		      -drive "file=$root,if=none,format=raw,readonly=on,id=root"
+		      -device virtio-blk-device,drive=root)
+		# KUnit ran in the arm64 VM already.
+		kargs+=" kunit.enable=0"
+		export VM_KUNIT=0
+	fi
 	;;
 *) die "unknown arch $arch" ;;
 esac
@@ -60,8 +85,6 @@ ln -sf busybox "$stage/bin/sh"
 (cd "$stage" && find . | sort | cpio -o -H newc --quiet -R 0:0 | gzip -1) \
 	>"$out/initramfs.cpio.gz"
 
-# A stale result must never stand in for a run that died before judging.
-rm -f "$logs/$tag.console" "$logs/$tag.tests" "$logs/$tag.result"
 msg "booting $arch VM (timeout ${tmo}s); console in build/logs/$tag.console"
 start=$(date +%s)
 rc=0

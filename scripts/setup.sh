@@ -25,6 +25,7 @@ pkgs=(
 	sparse coccinelle
 	busybox-static
 	libcap-ng-dev libcap-dev
+	mmdebstrap squashfs-tools
 )
 # QEMU comes from backports: bookworm's 7.2 has a stage-1 only SMMUv3.
 bpo_pkgs=(qemu-system-arm qemu-system-x86 qemu-system-data qemu-utils)

@@ -61,6 +61,14 @@ for arch in x86_64 arm64; do
 	if [ "$arch" = arm64 ]; then
 		step "harness self-check: a guest WARN must fail a run"
 		if "$top/scripts/selfcheck.sh"; then count 1 0 0; else count 0 1 0; fi
+		step "run the real-VMM suites: L0 arm64 VM (EL2) -> L1 series kernel with Debian's QEMU 11 -> L2 guest"
+		VM_TAG=vmm "$top/scripts/run-vm.sh" arm64 "$top/tests/guest/vmm.suites"
+		if [ -r "$build/logs/vmm.result" ]; then
+			read -r p f s <"$build/logs/vmm.result"
+			count "$p" "$f" "$s"
+		else
+			count 0 1 0
+		fi
 	fi
 done
 finish
