@@ -285,10 +285,14 @@ static int edu_guest_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	pr_info("# %s: edu id 0x%08x\n", pci_name(pdev),
 		readl(eg->bar + EDU_REG_ID));
-	report(eg, check_iommu(eg), "is behind an SMMUv3 found through IORT, in a strict DMA domain");
-	report(eg, check_coherent(eg), "DMA through dma_alloc_coherent() returns the right bytes");
-	report(eg, check_streaming(eg), "DMA through dma_map_single() both ways returns the right bytes");
-	report(eg, check_unmap(eg), "after dma_unmap_single() the IOVA no longer reaches the page");
+	report(eg, check_iommu(eg),
+	       "is behind an SMMUv3 found through IORT, in a strict DMA domain");
+	report(eg, check_coherent(eg),
+	       "DMA through dma_alloc_coherent() returns the right bytes");
+	report(eg, check_streaming(eg),
+	       "DMA through dma_map_single() both ways returns the right bytes");
+	report(eg, check_unmap(eg),
+	       "after dma_unmap_single() the IOVA no longer reaches the page");
 	report(eg, check_msi(eg), "MSIs arrive");
 	return 0;
 }
