@@ -37,9 +37,11 @@ if [ "$part" != 1 ]; then
 	echo "  L1  the series' kernel, at EL2 hosting KVM: the host. Its userspace is a Debian"
 	echo "      trixie arm64 root ($(tr '\n' ' ' <"$build/vmm/root.versions")) on a disk;"
 	echo "      QEMU 11 runs the guest with -device arm-smmuv3,accel=on and the edu via"
-	echo "      vfio-pci + iommufd: a vIOMMU, a vDEVICE, nested HWPTs from the guest's STEs"
+	echo "      vfio-pci + iommufd: a vIOMMU, a vDEVICE, nested HWPTs from the guest's STEs,"
+	echo "      a vEVENTQ that carries the guest's own faults back to it"
 	echo "  L2  the same kernel, booted by UEFI with ACPI: the guest. Its SMMUv3 driver owns"
-	echo "      stage 1; tests/vmm/edu_guest.ko drives edu with the DMA API and an MSI"
+	echo "      stage 1; tests/vmm/edu_guest.ko drives edu with the DMA API and an MSI, and"
+	echo "      its DMA to an IOVA it unmapped faults in its own SMMUv3 log"
 	echo
 	LIVE=1 VM_TAG=vmm-demo "$top/scripts/run-vm.sh" arm64 "$top/tests/guest/vmm-demo.suites" || rc=$?
 	echo
