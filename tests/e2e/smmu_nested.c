@@ -263,6 +263,16 @@ TEST(hw_info)
 	EXPECT_EQ(0x2, data.smmu.idr[0] & 0x2);
 	EXPECT_EQ(0x1, data.smmu.idr[0] & 0x1);
 
+	/* Asked for by type, as QEMU asks: SMMUv3 yes, Tegra241 CMDQV no */
+	info.flags = IOMMU_HW_INFO_FLAG_INPUT_TYPE;
+	info.in_data_type = IOMMU_HW_INFO_TYPE_ARM_SMMUV3;
+	info.data_len = sizeof(data);
+	ASSERT_EQ(0, ioctl(iommufd, IOMMU_GET_HW_INFO, &info));
+	ASSERT_EQ(IOMMU_HW_INFO_TYPE_ARM_SMMUV3, info.out_data_type);
+	info.in_data_type = IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV;
+	ASSERT_EQ(-1, ioctl(iommufd, IOMMU_GET_HW_INFO, &info));
+	ASSERT_EQ(EOPNOTSUPP, errno);
+
 	edu_close(&edu);
 	close(iommufd);
 }
