@@ -343,6 +343,20 @@ TEST_F(parent, viommu_alloc)
 	/* The parent is pinned */
 	EXPECT_EQ(-EBUSY, obj_destroy(n->iommufd, n->parent_id));
 
+	/* No HW queue types on SMMUv3 without an extension like CMDQV */
+	{
+		struct iommu_hw_queue_alloc hwq = {
+			.size = sizeof(hwq),
+			.viommu_id = id,
+			.type = IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV,
+			.nesting_parent_iova = 0x10000,
+			.length = 0x1000,
+		};
+
+		EXPECT_EQ(-1, ioctl(n->iommufd, IOMMU_HW_QUEUE_ALLOC, &hwq));
+		EXPECT_EQ(EOPNOTSUPP, errno);
+	}
+
 	/* A second vIOMMU may share the parent; old struct size works */
 	ASSERT_EQ(0, ioctl(n->iommufd, IOMMU_VIOMMU_ALLOC, &old));
 	id2 = old.out_viommu_id;
