@@ -4,7 +4,7 @@
 ARCHES := x86_64 arm64
 
 .PHONY: all setup tree series series-check build build-x86_64 build-arm64 \
-	vm-x86_64 vm-arm64 test demo check clean help
+	vm-x86_64 vm-arm64 test demo check bench clean help
 
 all: help
 
@@ -16,6 +16,7 @@ help:
 	@echo "make series-check  fail if build/linux holds work series/ lacks"
 	@echo "make build         build both test kernels and their userspace"
 	@echo "make check         reviewer gates: checkpatch, per-patch builds, W=1, sparse, kernel-doc"
+	@echo "make bench         what nesting costs and saves: non-debug kernels, figures in build/bench/"
 	@echo "make setup         install what the targets need (Debian packages)"
 
 setup:
@@ -52,5 +53,8 @@ demo:
 check: setup build/linux/.git
 	scripts/check.sh
 
+bench:
+	scripts/bench.sh
+
 clean:
-	rm -rf build/out build/logs
+	rm -rf build/out build/logs build/bench

@@ -1,7 +1,10 @@
 #!/bin/bash
 # Build one test kernel out of tree in build/out/ARCH, with ccache, from
 # tinyconfig plus configs/common.config and configs/ARCH.config, and the
-# userspace that runs in its VM (selftests for x86_64, tests/e2e for arm64).
+# userspace that runs in its VM (selftests for x86_64, tests/e2e for arm64,
+# and the ARCH's benchmark program of tests/bench for both).
+# FLAVOR=bench builds make bench's kernel instead: configs/bench.config on
+# top, in build/bench/out/ARCH, with only the benchmark program.
 #
 # usage: build.sh x86_64|arm64 [kernel|user|all]
 set -euo pipefail
@@ -9,7 +12,7 @@ set -euo pipefail
 
 arch=${1:?usage: build.sh x86_64|arm64 [kernel|user|all]}
 what=${2:-all}
-out=$build/out/$arch
+out=$outdir/$arch
 jobs=$(nproc)
 
 case $arch in
@@ -34,6 +37,7 @@ kmake() {
 
 # Fragments: common first, then the arch's own; later lines win.
 frags=("$top/configs/common.config" "$top/configs/$arch.config")
+[ "$flavor" = bench ] && frags+=("$top/configs/bench.config")
 
 make_config() {
 	local tmp=$out/.config.new sym val line want bad=0
@@ -79,6 +83,10 @@ build_kernel() {
 build_user() {
 	local hdr="-isystem $out/usr/include" cc=${cross}gcc
 	[ -d "$out/usr/include/linux" ] || die "no headers in $out: build the kernel first"
+	msg "building the $arch benchmark program"
+	make -s -C "$top/tests/bench" ARCH="$arch" OUT="$out/bench" \
+		KHDR="$out/usr/include" LINUX="$linux" CC="$cc"
+	[ "$flavor" = bench ] && return
 	case $arch in
 	x86_64)
 		msg "building iommu selftests"

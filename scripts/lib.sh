@@ -9,6 +9,15 @@ src_pkg=linux-source-6.12
 src_tar=/usr/src/$src_pkg.tar.xz
 # Branch in build/linux that carries the series above tag "base".
 branch=series
+# Where kernels are built: the debug test kernels in build/out, the
+# non-debug benchmark kernels of make bench (FLAVOR=bench) in
+# build/bench/out, so that neither build disturbs the other.
+flavor=${FLAVOR:-test}
+case $flavor in
+test) outdir=$build/out ;;
+bench) outdir=$build/bench/out ;;
+*) echo "unknown FLAVOR $flavor" >&2; exit 1 ;;
+esac
 
 die() { echo "${0##*/}: $*" >&2; exit 1; }
 msg() { echo "${0##*/}: $*"; }

@@ -10,7 +10,7 @@ set -euo pipefail
 
 arch=${1:?usage: run-vm.sh x86_64|arm64 [SUITES-FILE]}
 suites=${2:-$top/tests/guest/$arch.suites}
-out=$build/out/$arch
+out=$outdir/$arch
 logs=$build/logs
 tag=${VM_TAG:-$arch}
 # The real-VMM suites (tests/guest/vmm*.suites) need a different L0 VM:
@@ -32,8 +32,11 @@ grep -v '^#' "$suites" >"$stage/suites.list" || true
 case $arch in
 x86_64)
 	install -m 0755 /bin/busybox "$stage/bin/busybox"
-	install -m 0755 "$out"/selftests/iommu/iommufd \
-		"$out"/selftests/iommu/iommufd_fail_nth "$stage/suites/"
+	# The selftests (test kernel) and the benchmark, whichever are built
+	for t in "$out"/selftests/iommu/iommufd \
+		 "$out"/selftests/iommu/iommufd_fail_nth "$out"/bench/*; do
+		if [ -x "$t" ]; then install -m 0755 "$t" "$stage/suites/"; fi
+	done
 	qemu=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -smp 2 -m 2G)
 	console=ttyS0 testout=/dev/ttyS1
 	tmo=${VM_TIMEOUT:-2400}
@@ -48,6 +51,9 @@ arm64)
 		done
 	else
 		[ -d "$out/e2e" ] && install -m 0755 "$out"/e2e/* "$stage/suites/"
+	fi
+	if [ -d "$out/bench" ]; then
+		install -m 0755 "$out"/bench/* "$stage/suites/"
 	fi
 	# pauth-impdef: QEMU's fast pointer-authentication algorithm (TCG).
 	qemu=(qemu-system-aarch64 -accel tcg -cpu max,pauth-impdef=on

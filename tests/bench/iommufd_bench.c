@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What the vIOMMU paths of iommufd cost, measured on the mock driver
+ * (CONFIG_IOMMUFD_TEST) in a non-debug kernel: the ioctl floor, a shadow
+ * mapping change, invalidations through a vIOMMU against the 6.12 path
+ * through a nested HWPT, with one vDEVICE and with 1024 spread-out ones,
+ * and the object lifecycles a VMM goes through.
+ *
+ * usage: iommufd_bench [ROUNDS]   (BENCH_ROUNDS, BENCH_ROUND_MS also work)
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include "iommufd_test.h"
+
+#include "bench.h"
+
+#define NR_VDEVS	1024
+#define MAX_BATCH	4096
+#define PAGE_SZ		4096UL
+
+static int fd;
+
+static int xioctl(unsigned long req, void *arg)
+{
+	return ioctl(fd, req, arg) ? -errno : 0;
+}
+
+static uint32_t ioas_alloc(void)
+{
+	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+
+	if (xioctl(IOMMU_IOAS_ALLOC, &cmd))
+		bench_die("IOAS_ALLOC: %m");
+	return cmd.out_ioas_id;
+}
+
+/* A mock device attached to @ioas_id: its selftest ID and its device ID */
+static void mock_dev(uint32_t ioas_id, uint32_t *stdev_id, uint32_t *idev_id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
+		.id = ioas_id,
+	};
+
+	if (xioctl(IOMMU_TEST_CMD, &cmd))
+		bench_die("MOCK_DOMAIN: %m");
+	*stdev_id = cmd.mock_domain.out_stdev_id;
+	*idev_id = cmd.mock_domain.out_idev_id;
+}
+
+static int hwpt_alloc(uint32_t idev_id, uint32_t pt_id, uint32_t flags,
+		      uint32_t data_type, void *data, uint32_t data_len,
+		      uint32_t *out)
+{
+	struct iommu_hwpt_alloc cmd = {
+		.size = sizeof(cmd),
+		.flags = flags,
+		.dev_id = idev_id,
+		.pt_id = pt_id,
+		.data_type = data_type,
+		.data_len = data_len,
+		.data_uptr = (uintptr_t)data,
+	};
+	int rc = xioctl(IOMMU_HWPT_ALLOC, &cmd);
+
+	*out = cmd.out_hwpt_id;
+	return rc;
+}
+
+static int viommu_alloc(uint32_t idev_id, uint32_t parent_id, uint32_t *out)
+{
+	struct iommu_viommu_alloc cmd = {
+		.size = sizeof(cmd),
+		.type = IOMMU_VIOMMU_TYPE_SELFTEST,
+		.dev_id = idev_id,
+		.hwpt_id = parent_id,
+	};
+	int rc = xioctl(IOMMU_VIOMMU_ALLOC, &cmd);
+
+	*out = cmd.out_viommu_id;
+	return rc;
+}
+
+static int vdevice_alloc(uint32_t viommu_id, uint32_t idev_id,
+			 uint64_t virt_id, uint32_t *out)
+{
+	struct iommu_vdevice_alloc cmd = {
+		.size = sizeof(cmd),
+		.viommu_id = viommu_id,
+		.dev_id = idev_id,
+		.virt_id = virt_id,
+	};
+	int rc = xioctl(IOMMU_VDEVICE_ALLOC, &cmd);
+
+	*out = cmd.out_vdevice_id;
+	return rc;
+}
+
+static int destroy(uint32_t id)
+{
+	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
+
+	return xioctl(IOMMU_DESTROY, &cmd);
+}
+
+static int replace(uint32_t stdev_id, uint32_t pt_id)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+		.id = stdev_id,
+		.mock_domain_replace.pt_id = pt_id,
+	};
+
+	return xioctl(IOMMU_TEST_CMD, &cmd);
+}
+
+/* A xorshift generator, so that runs target the same virtual IDs */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t rng32(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state >> 32;
+}
+
+/* Figures */
+
+static int op_floor(void *arg)
+{
+	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = 0 };
+
+	/* ID 0 never exists: the cheapest ioctl that reaches iommufd */
+	return xioctl(IOMMU_DESTROY, &cmd) == -ENOENT ? 0 : -EINVAL;
+}
+
+struct shadow {
+	uint32_t ioas_id;
+	uint64_t iova;
+	void *buf;
+};
+
+static int op_shadow(void *arg)
+{
+	struct shadow *s = arg;
+	struct iommu_ioas_unmap unmap = {
+		.size = sizeof(unmap),
+		.ioas_id = s->ioas_id,
+		.iova = s->iova,
+		.length = PAGE_SZ,
+	};
+	struct iommu_ioas_map map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = s->ioas_id,
+		.user_va = (uintptr_t)s->buf,
+		.length = PAGE_SZ,
+		.iova = s->iova,
+	};
+	int rc;
+
+	rc = xioctl(IOMMU_IOAS_UNMAP, &unmap);
+	if (rc)
+		return rc;
+	return xioctl(IOMMU_IOAS_MAP, &map);
+}
+
+struct inval {
+	uint32_t id;		/* nested HWPT or vIOMMU */
+	uint32_t data_type;
+	uint32_t entry_len;
+	uint32_t num;
+	void *entries;
+};
+
+static int op_inval(void *arg)
+{
+	struct inval *iv = arg;
+	struct iommu_hwpt_invalidate cmd = {
+		.size = sizeof(cmd),
+		.hwpt_id = iv->id,
+		.data_uptr = (uintptr_t)iv->entries,
+		.data_type = iv->data_type,
+		.entry_len = iv->entry_len,
+		.entry_num = iv->num,
+	};
+	int rc = xioctl(IOMMU_HWPT_INVALIDATE, &cmd);
+
+	if (!rc && cmd.entry_num != iv->num)
+		rc = -EIO;
+	return rc;
+}
+
+struct lifecycle {
+	uint32_t viommu_id, parent_id;
+	/* A device with a vDEVICE, attached to the nested HWPT cur_id */
+	uint32_t idev_id, stdev_id, cur_id;
+	/* A device without one */
+	uint32_t spare_idev_id;
+};
+
+static int op_vdevice(void *arg)
+{
+	struct lifecycle *l = arg;
+	uint32_t id = 0;
+	int rc;
+
+	rc = vdevice_alloc(l->viommu_id, l->spare_idev_id, 0x5678, &id);
+	return rc ?: destroy(id);
+}
+
+static int op_viommu(void *arg)
+{
+	struct lifecycle *l = arg;
+	uint32_t id = 0;
+	int rc;
+
+	rc = viommu_alloc(l->idev_id, l->parent_id, &id);
+	return rc ?: destroy(id);
+}
+
+static int op_ste_change(void *arg)
+{
+	struct lifecycle *l = arg;
+	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
+	uint32_t id = 0;
+	int rc;
+
+	/* The guest writes a new STE: a nested HWPT, then the switch to it */
+	rc = hwpt_alloc(l->idev_id, l->viommu_id, 0, IOMMU_HWPT_DATA_SELFTEST,
+			&data, sizeof(data), &id);
+	if (rc)
+		return rc;
+	rc = replace(l->stdev_id, id);
+	if (rc) {
+		destroy(id);
+		return rc;
+	}
+	rc = destroy(l->cur_id);
+	l->cur_id = id;
+	return rc;
+}
+
+static const unsigned int batches[] = { 1, 16, 256, 4096 };
+#define NR_BATCHES (sizeof(batches) / sizeof(batches[0]))
+
+int main(int argc, char **argv)
+{
+	static struct iommu_hwpt_invalidate_selftest hwpt_cmds[MAX_BATCH];
+	static struct iommu_viommu_invalidate_selftest one_cmds[MAX_BATCH];
+	static struct iommu_viommu_invalidate_selftest many_cmds[MAX_BATCH];
+	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
+	uint32_t ioas_id, dev_ioas_id, stdev_id, idev_id, parent_id;
+	uint32_t nested_id, viommu_one, viommu_many, id;
+	struct bench_fig figs[BENCH_MAX_FIGS];
+	struct inval inv[3][NR_BATCHES];
+	static uint32_t virt_ids[NR_VDEVS];
+	struct lifecycle life = {};
+	struct shadow shadow;
+	unsigned int i, b;
+	char name[3][NR_BATCHES][48];
+
+	bench_args(argc, argv);
+	fd = open("/dev/iommu", O_RDWR);
+	if (fd < 0)
+		bench_die("/dev/iommu: %m");
+
+	fprintf(stderr, "bench: setting up the mock devices and vIOMMUs\n");
+	/* The shadow IOAS has one device, so a map reaches one domain */
+	ioas_id = ioas_alloc();
+	mock_dev(ioas_id, &stdev_id, &idev_id);
+	shadow.ioas_id = ioas_id;
+	shadow.iova = 1UL << 30;
+	shadow.buf = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (shadow.buf == MAP_FAILED)
+		bench_die("mmap: %m");
+	{
+		struct iommu_ioas_map map = {
+			.size = sizeof(map),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
+				 IOMMU_IOAS_MAP_READABLE |
+				 IOMMU_IOAS_MAP_WRITEABLE,
+			.ioas_id = ioas_id,
+			.user_va = (uintptr_t)shadow.buf,
+			.length = PAGE_SZ,
+			.iova = shadow.iova,
+		};
+
+		if (xioctl(IOMMU_IOAS_MAP, &map))
+			bench_die("IOAS_MAP: %m");
+	}
+
+	/* The nesting parent, its vIOMMUs and the 6.12-style nested HWPT */
+	if (hwpt_alloc(idev_id, ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT,
+		       IOMMU_HWPT_DATA_NONE, NULL, 0, &parent_id))
+		bench_die("nesting parent: %m");
+	if (hwpt_alloc(idev_id, parent_id, 0, IOMMU_HWPT_DATA_SELFTEST, &data,
+		       sizeof(data), &nested_id))
+		bench_die("nested HWPT: %m");
+	if (viommu_alloc(idev_id, parent_id, &viommu_one) ||
+	    viommu_alloc(idev_id, parent_id, &viommu_many))
+		bench_die("VIOMMU_ALLOC: %m");
+
+	/* Virtual IDs spread over 32 bits, as a guest's StreamIDs may be */
+	for (i = 0; i < NR_VDEVS; i++) {
+		unsigned int j;
+
+again:
+		virt_ids[i] = rng32();
+		for (j = 0; j < i; j++)
+			if (virt_ids[j] == virt_ids[i])
+				goto again;
+	}
+	if (vdevice_alloc(viommu_one, idev_id, virt_ids[0], &id))
+		bench_die("VDEVICE_ALLOC: %m");
+	/* The 1024 devices sit in an IOAS of their own, with nothing mapped */
+	dev_ioas_id = ioas_alloc();
+	for (i = 0; i < NR_VDEVS; i++) {
+		uint32_t sid, did;
+
+		mock_dev(dev_ioas_id, &sid, &did);
+		if (vdevice_alloc(viommu_many, did, virt_ids[i], &id))
+			bench_die("VDEVICE_ALLOC %u: %m", i);
+	}
+
+	for (i = 0; i < MAX_BATCH; i++) {
+		hwpt_cmds[i].iotlb_id = i % MOCK_NESTED_DOMAIN_IOTLB_NUM;
+		one_cmds[i].vdev_id = virt_ids[0];
+		one_cmds[i].cache_id = i % MOCK_DEV_CACHE_NUM;
+		many_cmds[i].vdev_id = virt_ids[rng32() % NR_VDEVS];
+		many_cmds[i].cache_id = i % MOCK_DEV_CACHE_NUM;
+	}
+
+	/* Lifecycles: a spare device, and one attached to a nested HWPT */
+	mock_dev(dev_ioas_id, &stdev_id, &life.spare_idev_id);
+	mock_dev(dev_ioas_id, &life.stdev_id, &life.idev_id);
+	life.parent_id = parent_id;
+	life.viommu_id = viommu_one;
+	if (vdevice_alloc(viommu_one, life.idev_id, 0x1234, &id) ||
+	    hwpt_alloc(life.idev_id, viommu_one, 0, IOMMU_HWPT_DATA_SELFTEST,
+		       &data, sizeof(data), &life.cur_id) ||
+	    replace(life.stdev_id, life.cur_id))
+		bench_die("nested attach: %m");
+
+	memset(figs, 0, sizeof(figs));
+	figs[0] = BENCH_FIG("ioctl_floor", op_floor, NULL, 1);
+	figs[1] = BENCH_FIG("shadow_map_change", op_shadow, &shadow, 1);
+	bench_group(figs, 2);
+
+	/* Each batch size: the three invalidation paths side by side */
+	for (b = 0; b < NR_BATCHES; b++) {
+		struct inval *h = &inv[0][b], *o = &inv[1][b], *m = &inv[2][b];
+
+		*h = (struct inval){ nested_id, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+				     sizeof(hwpt_cmds[0]), batches[b], hwpt_cmds };
+		*o = (struct inval){ viommu_one,
+				     IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+				     sizeof(one_cmds[0]), batches[b], one_cmds };
+		*m = (struct inval){ viommu_many,
+				     IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+				     sizeof(many_cmds[0]), batches[b], many_cmds };
+		snprintf(name[0][b], sizeof(name[0][b]), "hwpt_inval_b%u",
+			 batches[b]);
+		snprintf(name[1][b], sizeof(name[1][b]), "viommu_inval_1vdev_b%u",
+			 batches[b]);
+		snprintf(name[2][b], sizeof(name[2][b]),
+			 "viommu_inval_%uvdev_b%u", NR_VDEVS, batches[b]);
+		memset(figs, 0, sizeof(figs));
+		for (i = 0; i < 3; i++)
+			figs[i] = BENCH_FIG(name[i][b], op_inval, &inv[i][b],
+					    batches[b]);
+		bench_group(figs, 3);
+		snprintf(name[0][b], sizeof(name[0][b]), "viommu_vs_hwpt_b%u",
+			 batches[b]);
+		bench_ratio(name[0][b], &figs[1], &figs[0]);
+		snprintf(name[0][b], sizeof(name[0][b]),
+			 "viommu_%uvdev_vs_1vdev_b%u", NR_VDEVS, batches[b]);
+		bench_ratio(name[0][b], &figs[2], &figs[1]);
+	}
+
+	memset(figs, 0, sizeof(figs));
+	figs[0] = BENCH_FIG("vdevice_alloc_destroy", op_vdevice, &life, 1);
+	figs[1] = BENCH_FIG("viommu_alloc_destroy", op_viommu, &life, 1);
+	figs[2] = BENCH_FIG("guest_ste_change", op_ste_change, &life, 1);
+	bench_group(figs, 3);
+
+	/* Closing the fd frees everything */
+	close(fd);
+	bench_end();
+	return 0;
+}
