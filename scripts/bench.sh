@@ -11,8 +11,8 @@
 #   bench.png    the invalidation figures per command, by batch size
 #
 # usage: bench.sh [x86_64|arm64]...   (default: both)
-# BENCH_ROUNDS (default 9) and BENCH_ROUND_MS (default 30) reach the
-# programs; BENCH_REPORT_ONLY=1 only remakes the files from the last runs'
+# BENCH_ROUNDS (default 9), BENCH_ROUND_MS (default 30) and BENCH_RUNS
+# (iommufd_bench's setups, default 5) reach the programs; BENCH_REPORT_ONLY=1 only remakes the files from the last runs'
 # logs (build/logs/bench-ARCH.tests).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -36,7 +36,7 @@ for arch in "${archs[@]}"; do
 	FLAVOR=bench "$top/scripts/build.sh" "$arch" all
 	msg "running the $arch benchmark (progress: build/logs/bench-$arch.tests)"
 	# The guest gets the rounds on the benchmark's command line
-	sed -E "s|^([^#! ][^ ]* [0-9]+ )\./|\1env BENCH_ROUNDS=${BENCH_ROUNDS:-9} BENCH_ROUND_MS=${BENCH_ROUND_MS:-30} ./|" \
+	sed -E "s|^([^#! ][^ ]* [0-9]+ )\./|\1env BENCH_ROUNDS=${BENCH_ROUNDS:-9} BENCH_ROUND_MS=${BENCH_ROUND_MS:-30} ${BENCH_RUNS:+BENCH_RUNS=$BENCH_RUNS }./|" \
 		"$top/tests/guest/bench-$arch.suites" >"$out/bench-$arch.suites"
 	# KUnit ran in make test; it need not run again at every boot here
 	kunit=()
@@ -65,7 +65,8 @@ cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 	echo "Measured $(date -u '+%Y-%m-%d') on ${cpu:-this machine} ($(nproc) cores), under QEMU TCG"
 	echo "(x86_64: mock driver; arm64: QEMU's SMMUv3 with two edu devices), non-debug"
 	echo "kernels with the series; per operation, the median and the minimum over the"
-	echo "rounds; ratios of medians taken in the same VM run."
+	echo "rounds (x86_64: over the rounds of ${BENCH_RUNS:-5} setups); ratios of medians taken in"
+	echo "the same VM run."
 	echo
 	echo "| figure | median | min | unit |"
 	echo "|---|---:|---:|---|"

@@ -10,6 +10,10 @@
 #     the series without each of them applies with "git am -3" on base
 #     and builds for arm64
 # Prints a report and exits non-zero when any gate fails.
+#
+# CHECK_FROM=REV limits gates 1-4 to the commits after REV (the patches a
+# change touched, for a quick re-check); the report says so, and only a run
+# without it checks the whole series.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -28,9 +32,19 @@ gate() { # NAME STATUS DETAIL
 }
 skipped=0
 
+from=base
+if [ -n "${CHECK_FROM:-}" ]; then
+	from=$(git -C "$linux" rev-parse --verify -q "$CHECK_FROM^{commit}") ||
+		die "CHECK_FROM=$CHECK_FROM is not a commit in build/linux"
+	gate scope skip "only the $(git -C "$linux" rev-list --count "$from..HEAD") commits after CHECK_FROM=$CHECK_FROM"
+fi
+first=$(($(git -C "$linux" rev-list --count "base..$from") + 1))
+
 # 1. checkpatch
-n=0 f=0
+n=0 f=0 i=0
 while read -r p; do
+	i=$((i + 1))
+	[ "$i" -ge "$first" ] || continue
 	n=$((n + 1))
 	if ! "$top/scripts/checkpatch.sh" "$p" >"$build/check/cp.out" 2>&1; then
 		f=$((f + 1))
@@ -67,7 +81,7 @@ build_at() { # ARCH [make args...]: build in build/check/out-ARCH
 # other gates quickly; the report then says so)
 # Revisions are resolved in build/linux: inside the worktree HEAD is its own.
 tip=$(git -C "$linux" rev-parse HEAD)
-commits=$(git -C "$linux" rev-list --reverse "base..$tip")
+commits=$(git -C "$linux" rev-list --reverse "$from..$tip")
 [ "${CHECK_BUILDS:-1}" = 0 ] && gate builds skip "CHECK_BUILDS=0" && commits=
 for arch in x86_64 arm64; do
 	[ -n "$commits" ] || break
@@ -89,7 +103,7 @@ for arch in x86_64 arm64; do
 done
 
 # Kernel C files and headers the series touches (not tools/ or docs).
-mapfile -t files < <(git -C "$linux" diff --name-only --diff-filter=AM "base..$tip" |
+mapfile -t files < <(git -C "$linux" diff --name-only --diff-filter=AM "$from..$tip" |
 	grep -E '\.(c|h)$' | grep -vE '^(tools|scripts|Documentation)/')
 
 # 3. W=1 + sparse on touched .c files, tip against base

@@ -7,6 +7,13 @@
  * measured in one group whose rounds are interleaved (A B C A B C ...), so
  * that drift of the emulated machine hits both sides of a ratio alike.
  *
+ * Where a figure depends on where things sit in memory (under TCG, on the
+ * emulated TLB above all), one layout can be lucky or unlucky for a whole
+ * process. A program may then set everything up again several times (in
+ * "runs", BENCH_RUNS) and measure each group in each: bench_measure()
+ * adds the rounds of one run, bench_report() takes min and median over the
+ * rounds of all runs. bench_group() is both, for a single run.
+ *
  * Output, on stdout: one "figure NAME MIN MEDIAN UNIT" line per figure and
  * one "ratio NAME VALUE x" line per ratio (of medians), framed as a TAP plan
  * of one test, which fails if a call fails (a DMA that does not reach the
@@ -23,6 +30,7 @@
 #include <time.h>
 
 #define BENCH_MAX_ROUNDS	31
+#define BENCH_MAX_RUNS		15
 #define BENCH_MAX_FIGS		16
 
 struct bench_fig {
@@ -35,7 +43,9 @@ struct bench_fig {
 	/* Operations per call: a batch of commands is timed per command */
 	unsigned int per_call;
 	unsigned long calls;		/* per round, from calibration */
-	double ns[BENCH_MAX_ROUNDS];	/* per operation, one per round */
+	/* Per operation, one per round, of all runs so far */
+	double ns[BENCH_MAX_ROUNDS * BENCH_MAX_RUNS];
+	unsigned int nr_ns;
 	double min, median;
 };
 
@@ -44,6 +54,7 @@ struct bench_fig {
 			     .per_call = (_per_call) })
 
 static unsigned int bench_rounds = 9;
+static unsigned int bench_runs = 1;
 /* Calibrate a round to take at least this long */
 static double bench_round_ns = 30e6;
 
@@ -100,10 +111,21 @@ static int bench_cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Measure the figures of one group, rounds interleaved */
-static void bench_group(struct bench_fig *figs, unsigned int nfigs)
+static double bench_median(const double *ns, unsigned int nr)
 {
-	double sorted[BENCH_MAX_ROUNDS];
+	double sorted[BENCH_MAX_ROUNDS * BENCH_MAX_RUNS];
+
+	memcpy(sorted, ns, nr * sizeof(*sorted));
+	qsort(sorted, nr, sizeof(*sorted), bench_cmp_double);
+	return sorted[nr / 2];
+}
+
+/*
+ * Add a run's rounds to the figures of one group, interleaved; calibrate
+ * them first if this is their first run
+ */
+static void bench_measure(struct bench_fig *figs, unsigned int nfigs)
+{
 	unsigned int r, i;
 
 	for (i = 0; i < nfigs; i++) {
@@ -111,6 +133,8 @@ static void bench_group(struct bench_fig *figs, unsigned int nfigs)
 		unsigned long calls = 1;
 		double t;
 
+		if (f->calls)
+			continue;
 		if (!f->per_call)
 			f->per_call = 1;
 		/* Warm up, then double the calls until a round is long enough */
@@ -127,21 +151,47 @@ static void bench_group(struct bench_fig *figs, unsigned int nfigs)
 		for (i = 0; i < nfigs; i++) {
 			struct bench_fig *f = &figs[i];
 
-			f->ns[r] = bench_time_calls(f, f->calls) /
-				   ((double)f->calls * f->per_call);
+			if (f->nr_ns == sizeof(f->ns) / sizeof(f->ns[0]))
+				bench_die("%s: too many rounds", f->name);
+			f->ns[f->nr_ns++] = bench_time_calls(f, f->calls) /
+					    ((double)f->calls * f->per_call);
 		}
+	if (bench_runs == 1)
+		return;
 	for (i = 0; i < nfigs; i++) {
 		struct bench_fig *f = &figs[i];
 
-		memcpy(sorted, f->ns, bench_rounds * sizeof(*sorted));
-		qsort(sorted, bench_rounds, sizeof(*sorted), bench_cmp_double);
-		f->min = sorted[0];
-		f->median = sorted[bench_rounds / 2];
+		fprintf(stderr, "bench:   %-38s run median %9.0f ns\n", f->name,
+			bench_median(f->ns + f->nr_ns - bench_rounds,
+				     bench_rounds));
+	}
+}
+
+/* Report the figures of one group over the rounds of all runs */
+static void bench_report(struct bench_fig *figs, unsigned int nfigs)
+{
+	unsigned int i, r;
+
+	for (i = 0; i < nfigs; i++) {
+		struct bench_fig *f = &figs[i];
+
+		f->min = f->ns[0];
+		for (r = 1; r < f->nr_ns; r++)
+			if (f->ns[r] < f->min)
+				f->min = f->ns[r];
+		f->median = bench_median(f->ns, f->nr_ns);
 		printf("figure %s %.0f %.0f ns\n", f->name, f->min, f->median);
 		fprintf(stderr, "bench: %-40s min %9.0f ns  median %9.0f ns  (%u rounds of %lu calls)\n",
-			f->name, f->min, f->median, bench_rounds, f->calls);
+			f->name, f->min, f->median, f->nr_ns, f->calls);
 		fflush(stdout);
 	}
+}
+
+/* Measure and report the figures of one group, in one run */
+static inline void bench_group(struct bench_fig *figs, unsigned int nfigs)
+{
+	bench_measure(figs, nfigs);
+	bench_report(figs, nfigs);
 }
 
 static void bench_ratio(const char *name, const struct bench_fig *num,
@@ -174,6 +224,12 @@ static void bench_args(int argc, char **argv)
 		bench_rounds = strtoul(s, NULL, 0);
 		if (bench_rounds < 1 || bench_rounds > BENCH_MAX_ROUNDS)
 			bench_die("rounds must be 1..%d", BENCH_MAX_ROUNDS);
+	}
+	s = getenv("BENCH_RUNS");
+	if (s) {
+		bench_runs = strtoul(s, NULL, 0);
+		if (bench_runs < 1 || bench_runs > BENCH_MAX_RUNS)
+			bench_die("runs must be 1..%d", BENCH_MAX_RUNS);
 	}
 	s = getenv("BENCH_ROUND_MS");
 	if (s)

@@ -6,7 +6,8 @@
  * through a nested HWPT, with one vDEVICE and with 1024 spread-out ones,
  * and the object lifecycles a VMM goes through.
  *
- * usage: iommufd_bench [ROUNDS]   (BENCH_ROUNDS, BENCH_ROUND_MS also work)
+ * usage: iommufd_bench [ROUNDS]   (BENCH_ROUNDS, BENCH_ROUND_MS also work;
+ * BENCH_RUNS, default 5, is how many times everything is set up anew)
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -253,52 +254,46 @@ static int op_ste_change(void *arg)
 static const unsigned int batches[] = { 1, 16, 256, 4096 };
 #define NR_BATCHES (sizeof(batches) / sizeof(batches[0]))
 
-int main(int argc, char **argv)
+/* What the figures of a run work on; set up again for each run */
+static struct iommu_hwpt_invalidate_selftest hwpt_cmds[MAX_BATCH];
+static struct iommu_viommu_invalidate_selftest one_cmds[MAX_BATCH];
+static struct iommu_viommu_invalidate_selftest many_cmds[MAX_BATCH];
+static uint32_t virt_ids[NR_VDEVS];
+static struct shadow shadow;
+static struct inval inv[NR_BATCHES][3];
+static struct lifecycle life;
+
+/* The figures, kept over the runs */
+static struct bench_fig base_figs[2], inval_figs[NR_BATCHES][3], life_figs[3];
+static char inval_names[NR_BATCHES][3][48];
+
+/* Open /dev/iommu and set up the devices, vIOMMUs and commands of a run */
+static void setup(void)
 {
-	static struct iommu_hwpt_invalidate_selftest hwpt_cmds[MAX_BATCH];
-	static struct iommu_viommu_invalidate_selftest one_cmds[MAX_BATCH];
-	static struct iommu_viommu_invalidate_selftest many_cmds[MAX_BATCH];
 	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
 	uint32_t ioas_id, dev_ioas_id, stdev_id, idev_id, parent_id;
 	uint32_t nested_id, viommu_one, viommu_many, id;
-	struct bench_fig figs[BENCH_MAX_FIGS];
-	struct inval inv[3][NR_BATCHES];
-	static uint32_t virt_ids[NR_VDEVS];
-	struct lifecycle life = {};
-	struct shadow shadow;
+	struct iommu_ioas_map map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.user_va = (uintptr_t)shadow.buf,
+		.length = PAGE_SZ,
+		.iova = shadow.iova,
+	};
 	unsigned int i, b;
-	char name[3][NR_BATCHES][48];
 
-	bench_args(argc, argv);
 	fd = open("/dev/iommu", O_RDWR);
 	if (fd < 0)
 		bench_die("/dev/iommu: %m");
 
-	fprintf(stderr, "bench: setting up the mock devices and vIOMMUs\n");
 	/* The shadow IOAS has one device, so a map reaches one domain */
 	ioas_id = ioas_alloc();
 	mock_dev(ioas_id, &stdev_id, &idev_id);
 	shadow.ioas_id = ioas_id;
-	shadow.iova = 1UL << 30;
-	shadow.buf = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (shadow.buf == MAP_FAILED)
-		bench_die("mmap: %m");
-	{
-		struct iommu_ioas_map map = {
-			.size = sizeof(map),
-			.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
-				 IOMMU_IOAS_MAP_READABLE |
-				 IOMMU_IOAS_MAP_WRITEABLE,
-			.ioas_id = ioas_id,
-			.user_va = (uintptr_t)shadow.buf,
-			.length = PAGE_SZ,
-			.iova = shadow.iova,
-		};
-
-		if (xioctl(IOMMU_IOAS_MAP, &map))
-			bench_die("IOAS_MAP: %m");
-	}
+	map.ioas_id = ioas_id;
+	if (xioctl(IOMMU_IOAS_MAP, &map))
+		bench_die("IOAS_MAP: %m");
 
 	/* The nesting parent, its vIOMMUs and the 6.12-style nested HWPT */
 	if (hwpt_alloc(idev_id, ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT,
@@ -340,8 +335,23 @@ again:
 		many_cmds[i].vdev_id = virt_ids[rng32() % NR_VDEVS];
 		many_cmds[i].cache_id = i % MOCK_DEV_CACHE_NUM;
 	}
+	for (b = 0; b < NR_BATCHES; b++) {
+		inv[b][0] = (struct inval){ nested_id,
+					    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+					    sizeof(hwpt_cmds[0]), batches[b],
+					    hwpt_cmds };
+		inv[b][1] = (struct inval){ viommu_one,
+					    IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					    sizeof(one_cmds[0]), batches[b],
+					    one_cmds };
+		inv[b][2] = (struct inval){ viommu_many,
+					    IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+					    sizeof(many_cmds[0]), batches[b],
+					    many_cmds };
+	}
 
 	/* Lifecycles: a spare device, and one attached to a nested HWPT */
+	memset(&life, 0, sizeof(life));
 	mock_dev(dev_ioas_id, &stdev_id, &life.spare_idev_id);
 	mock_dev(dev_ioas_id, &life.stdev_id, &life.idev_id);
 	life.parent_id = parent_id;
@@ -351,51 +361,66 @@ again:
 		       &data, sizeof(data), &life.cur_id) ||
 	    replace(life.stdev_id, life.cur_id))
 		bench_die("nested attach: %m");
+}
 
-	memset(figs, 0, sizeof(figs));
-	figs[0] = BENCH_FIG("ioctl_floor", op_floor, NULL, 1);
-	figs[1] = BENCH_FIG("shadow_map_change", op_shadow, &shadow, 1);
-	bench_group(figs, 2);
+int main(int argc, char **argv)
+{
+	static const char * const paths[3] = { "hwpt_inval",
+					       "viommu_inval_1vdev",
+					       "viommu_inval_1024vdev" };
+	unsigned int i, b, run;
+	char ratio[48];
 
+	/*
+	 * The 1024 vDEVICEs and their devices land in different places each
+	 * time: measure over several layouts
+	 */
+	bench_runs = 5;
+	bench_args(argc, argv);
+
+	shadow.iova = 1UL << 30;
+	shadow.buf = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (shadow.buf == MAP_FAILED)
+		bench_die("mmap: %m");
+
+	base_figs[0] = BENCH_FIG("ioctl_floor", op_floor, NULL, 1);
+	base_figs[1] = BENCH_FIG("shadow_map_change", op_shadow, &shadow, 1);
 	/* Each batch size: the three invalidation paths side by side */
-	for (b = 0; b < NR_BATCHES; b++) {
-		struct inval *h = &inv[0][b], *o = &inv[1][b], *m = &inv[2][b];
+	for (b = 0; b < NR_BATCHES; b++)
+		for (i = 0; i < 3; i++) {
+			snprintf(inval_names[b][i], sizeof(inval_names[b][i]),
+				 "%s_b%u", paths[i], batches[b]);
+			inval_figs[b][i] = BENCH_FIG(inval_names[b][i],
+						     op_inval, &inv[b][i],
+						     batches[b]);
+		}
+	life_figs[0] = BENCH_FIG("vdevice_alloc_destroy", op_vdevice, &life, 1);
+	life_figs[1] = BENCH_FIG("viommu_alloc_destroy", op_viommu, &life, 1);
+	life_figs[2] = BENCH_FIG("guest_ste_change", op_ste_change, &life, 1);
 
-		*h = (struct inval){ nested_id, IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
-				     sizeof(hwpt_cmds[0]), batches[b], hwpt_cmds };
-		*o = (struct inval){ viommu_one,
-				     IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-				     sizeof(one_cmds[0]), batches[b], one_cmds };
-		*m = (struct inval){ viommu_many,
-				     IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-				     sizeof(many_cmds[0]), batches[b], many_cmds };
-		snprintf(name[0][b], sizeof(name[0][b]), "hwpt_inval_b%u",
-			 batches[b]);
-		snprintf(name[1][b], sizeof(name[1][b]), "viommu_inval_1vdev_b%u",
-			 batches[b]);
-		snprintf(name[2][b], sizeof(name[2][b]),
-			 "viommu_inval_%uvdev_b%u", NR_VDEVS, batches[b]);
-		memset(figs, 0, sizeof(figs));
-		for (i = 0; i < 3; i++)
-			figs[i] = BENCH_FIG(name[i][b], op_inval, &inv[i][b],
-					    batches[b]);
-		bench_group(figs, 3);
-		snprintf(name[0][b], sizeof(name[0][b]), "viommu_vs_hwpt_b%u",
-			 batches[b]);
-		bench_ratio(name[0][b], &figs[1], &figs[0]);
-		snprintf(name[0][b], sizeof(name[0][b]),
-			 "viommu_%uvdev_vs_1vdev_b%u", NR_VDEVS, batches[b]);
-		bench_ratio(name[0][b], &figs[2], &figs[1]);
+	for (run = 1; run <= bench_runs; run++) {
+		fprintf(stderr, "bench: run %u of %u: setting up the mock devices and vIOMMUs\n",
+			run, bench_runs);
+		setup();
+		bench_measure(base_figs, 2);
+		for (b = 0; b < NR_BATCHES; b++)
+			bench_measure(inval_figs[b], 3);
+		bench_measure(life_figs, 3);
+		/* Closing the fd frees everything */
+		close(fd);
 	}
 
-	memset(figs, 0, sizeof(figs));
-	figs[0] = BENCH_FIG("vdevice_alloc_destroy", op_vdevice, &life, 1);
-	figs[1] = BENCH_FIG("viommu_alloc_destroy", op_viommu, &life, 1);
-	figs[2] = BENCH_FIG("guest_ste_change", op_ste_change, &life, 1);
-	bench_group(figs, 3);
-
-	/* Closing the fd frees everything */
-	close(fd);
+	bench_report(base_figs, 2);
+	for (b = 0; b < NR_BATCHES; b++) {
+		bench_report(inval_figs[b], 3);
+		snprintf(ratio, sizeof(ratio), "viommu_vs_hwpt_b%u", batches[b]);
+		bench_ratio(ratio, &inval_figs[b][1], &inval_figs[b][0]);
+		snprintf(ratio, sizeof(ratio),
+			 "viommu_%uvdev_vs_1vdev_b%u", NR_VDEVS, batches[b]);
+		bench_ratio(ratio, &inval_figs[b][2], &inval_figs[b][1]);
+	}
+	bench_report(life_figs, 3);
 	bench_end();
 	return 0;
 }
