@@ -12,8 +12,9 @@
 #
 # usage: bench.sh [x86_64|arm64]...   (default: both)
 # BENCH_ROUNDS (default 9), BENCH_ROUND_MS (default 30) and BENCH_RUNS
-# (iommufd_bench's setups, default 5) reach the programs; BENCH_REPORT_ONLY=1 only remakes the files from the last runs'
-# logs (build/logs/bench-ARCH.tests).
+# (iommufd_bench's setups, default 5) reach the programs;
+# BENCH_REPORT_ONLY=1 only remakes the files from the last runs' logs
+# (build/logs/bench-ARCH.tests).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
