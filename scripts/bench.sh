@@ -80,6 +80,7 @@ plots=
 for f in hwpt_inval:"6.12 nested HWPT (mock)" \
 	 viommu_inval_1vdev:"vIOMMU, 1 vDEVICE (mock)" \
 	 viommu_inval_1024vdev:"vIOMMU, 1024 vDEVICEs (mock)" \
+	 viommu_lookup_1024vdev:"vIOMMU, 1024 vDEVICEs, lookup only (mock)" \
 	 smmu_viommu_inval:"vIOMMU, TLBI_NH_VA (SMMUv3)"; do
 	name=${f%%:*}
 	awk -v f="$name" '{ n = $2; sub(/_b[0-9]+$/, "", n); b = $2; sub(/.*_b/, "", b) }
