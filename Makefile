@@ -4,7 +4,7 @@
 ARCHES := x86_64 arm64
 
 .PHONY: all setup tree series series-check build build-x86_64 build-arm64 \
-	vm-x86_64 vm-arm64 test demo check bench clean help
+	vm-x86_64 vm-arm64 test demo check bench fuzz clean help
 
 all: help
 
@@ -17,6 +17,7 @@ help:
 	@echo "make build         build both test kernels and their userspace"
 	@echo "make check         reviewer gates: checkpatch, per-patch builds, W=1, sparse, kernel-doc"
 	@echo "make bench         what nesting costs and saves: non-debug kernels, figures in build/bench/"
+	@echo "make fuzz          the ioctl fuzzer on both drivers under the kernel's checkers (FUZZ_SECONDS, FUZZ_SEED)"
 	@echo "make setup         install what the targets need (Debian packages)"
 
 setup:
@@ -56,5 +57,8 @@ check: setup build/linux/.git
 bench:
 	scripts/bench.sh
 
+fuzz:
+	scripts/fuzz.sh
+
 clean:
-	rm -rf build/out build/logs build/bench
+	rm -rf build/out build/logs build/bench build/fuzz

@@ -2,7 +2,8 @@
 # Build one test kernel out of tree in build/out/ARCH, with ccache, from
 # tinyconfig plus configs/common.config and configs/ARCH.config, and the
 # userspace that runs in its VM (selftests for x86_64, tests/e2e for arm64,
-# and the ARCH's benchmark program of tests/bench for both).
+# and for both the ARCH's benchmark program of tests/bench and the fuzzer
+# of tests/fuzz).
 # FLAVOR=bench builds make bench's kernel instead: configs/bench.config on
 # top, in build/bench/out/ARCH, with only the benchmark program.
 #
@@ -87,6 +88,9 @@ build_user() {
 	make -s -C "$top/tests/bench" ARCH="$arch" OUT="$out/bench" \
 		KHDR="$out/usr/include" LINUX="$linux" CC="$cc"
 	[ "$flavor" = bench ] && return
+	msg "building the $arch fuzzer"
+	make -s -C "$top/tests/fuzz" OUT="$out/fuzz" KHDR="$out/usr/include" \
+		LINUX="$linux" CC="$cc"
 	case $arch in
 	x86_64)
 		msg "building iommu selftests"

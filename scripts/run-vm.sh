@@ -34,7 +34,8 @@ x86_64)
 	install -m 0755 /bin/busybox "$stage/bin/busybox"
 	# The selftests (test kernel) and the benchmark, whichever are built
 	for t in "$out"/selftests/iommu/iommufd \
-		 "$out"/selftests/iommu/iommufd_fail_nth "$out"/bench/*; do
+		 "$out"/selftests/iommu/iommufd_fail_nth "$out"/bench/* \
+		 "$out"/fuzz/*; do
 		if [ -x "$t" ]; then install -m 0755 "$t" "$stage/suites/"; fi
 	done
 	qemu=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -smp 2 -m 2G)
@@ -52,9 +53,11 @@ arm64)
 	else
 		[ -d "$out/e2e" ] && install -m 0755 "$out"/e2e/* "$stage/suites/"
 	fi
-	if [ -d "$out/bench" ]; then
-		install -m 0755 "$out"/bench/* "$stage/suites/"
-	fi
+	for d in bench fuzz; do
+		if [ -d "$out/$d" ]; then
+			install -m 0755 "$out/$d"/* "$stage/suites/"
+		fi
+	done
 	# pauth-impdef: QEMU's fast pointer-authentication algorithm (TCG).
 	qemu=(qemu-system-aarch64 -accel tcg -cpu max,pauth-impdef=on
 	      -M virt,iommu=smmuv3,gic-version=3 -global arm-smmuv3.stage=nested
