@@ -88,9 +88,9 @@ build_user() {
 	make -s -C "$top/tests/bench" ARCH="$arch" OUT="$out/bench" \
 		KHDR="$out/usr/include" LINUX="$linux" CC="$cc"
 	[ "$flavor" = bench ] && return
-	msg "building the $arch fuzzer"
-	make -s -C "$top/tests/fuzz" OUT="$out/fuzz" KHDR="$out/usr/include" \
-		LINUX="$linux" CC="$cc"
+	msg "building the $arch fuzzer and stress"
+	make -s -C "$top/tests/fuzz" ARCH="$arch" OUT="$out/fuzz" \
+		KHDR="$out/usr/include" LINUX="$linux" CC="$cc"
 	case $arch in
 	x86_64)
 		msg "building iommu selftests"
