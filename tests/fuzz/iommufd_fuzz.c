@@ -1637,6 +1637,13 @@ int main(int argc, char **argv)
 		die("memory: %m");
 	kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	kmsg_wfd = open("/dev/kmsg", O_WRONLY);
+	/* Every sequence's line, not ten per five seconds */
+	c = open("/proc/sys/kernel/printk_devkmsg", O_WRONLY);
+	if (c >= 0) {
+		if (write(c, "on\n", 3) != 3)
+			printf("# printk_devkmsg: %m\n");
+		close(c);
+	}
 	if (kmsg_fd >= 0)
 		lseek(kmsg_fd, 0, SEEK_END);
 	printf("# target %s (%u devices), seed %#llx, %s%lu sequences of %u operations%s\n",
