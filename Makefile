@@ -4,7 +4,7 @@
 ARCHES := x86_64 arm64
 
 .PHONY: all setup tree series series-check build build-x86_64 build-arm64 \
-	vm-x86_64 vm-arm64 test demo check bench fuzz clean help
+	vm-x86_64 vm-arm64 test demo check bench fuzz coverage clean help
 
 all: help
 
@@ -18,6 +18,7 @@ help:
 	@echo "make check         reviewer gates: checkpatch, per-patch builds, W=1, sparse, kernel-doc"
 	@echo "make bench         what nesting costs and saves: non-debug kernels, figures in build/bench/"
 	@echo "make fuzz          the ioctl fuzzer on both drivers under the kernel's checkers (FUZZ_SECONDS, FUZZ_SEED)"
+	@echo "make coverage      gcov line coverage of the iommufd code by make test's suites, in build/coverage/"
 	@echo "make setup         install what the targets need (Debian packages)"
 
 setup:
@@ -60,5 +61,8 @@ bench:
 fuzz:
 	scripts/fuzz.sh
 
+coverage:
+	scripts/coverage.sh
+
 clean:
-	rm -rf build/out build/logs build/bench build/fuzz
+	rm -rf build/out build/logs build/bench build/fuzz build/cov build/coverage

@@ -6,6 +6,8 @@
 # of tests/fuzz).
 # FLAVOR=bench builds make bench's kernel instead: configs/bench.config on
 # top, in build/bench/out/ARCH, with only the benchmark program.
+# FLAVOR=cov builds make coverage's: configs/cov.config (gcov) on top, in
+# build/cov/out/ARCH, with all the test programs.
 #
 # usage: build.sh x86_64|arm64 [kernel|user|all]
 set -euo pipefail
@@ -38,7 +40,7 @@ kmake() {
 
 # Fragments: common first, then the arch's own; later lines win.
 frags=("$top/configs/common.config" "$top/configs/$arch.config")
-[ "$flavor" = bench ] && frags+=("$top/configs/bench.config")
+[ "$flavor" = test ] || frags+=("$top/configs/$flavor.config")
 
 make_config() {
 	local tmp=$out/.config.new sym val line want bad=0

@@ -11,11 +11,13 @@ src_tar=/usr/src/$src_pkg.tar.xz
 branch=series
 # Where kernels are built: the debug test kernels in build/out, the
 # non-debug benchmark kernels of make bench (FLAVOR=bench) in
-# build/bench/out, so that neither build disturbs the other.
+# build/bench/out, the test kernels with gcov of make coverage
+# (FLAVOR=cov) in build/cov/out, so that no build disturbs another.
 flavor=${FLAVOR:-test}
 case $flavor in
 test) outdir=$build/out ;;
 bench) outdir=$build/bench/out ;;
+cov) outdir=$build/cov/out ;;
 *) echo "unknown FLAVOR $flavor" >&2; exit 1 ;;
 esac
 

@@ -26,7 +26,8 @@ rm -f "$logs/$tag.console" "$logs/$tag.tests" "$logs/$tag.result"
 rm -rf "$stage"
 mkdir -p "$stage"/{bin,dev,proc,sys,tmp,etc,suites}
 install -m 0755 "$top/tests/guest/init" "$stage/init"
-install -m 0755 "$top/tests/guest/vfio-bind" "$top/tests/guest/smmu-info" "$stage/bin/"
+install -m 0755 "$top/tests/guest/vfio-bind" "$top/tests/guest/smmu-info" \
+	"$top/tests/guest/gcov-dump" "$stage/bin/"
 grep -v '^#' "$suites" >"$stage/suites.list" || true
 
 case $arch in
