@@ -99,6 +99,9 @@ struct obj {
 	uint8_t type;
 	uint8_t fdi;	/* which of the two iommufds */
 	bool live;
+	uint32_t parent;	/* vDEVICE: its vIOMMU */
+	uint32_t dev;		/* vDEVICE: its device */
+	uint64_t virt_id;	/* vDEVICE: its virtual ID */
 };
 
 /* A device: a mock device, or an edu behind a VFIO cdev */
@@ -254,7 +257,7 @@ static void count(enum op op, int err)
 
 /* Objects */
 
-static void obj_add(enum otype type, int fdi, uint32_t id)
+static struct obj *obj_add(enum otype type, int fdi, uint32_t id)
 {
 	struct obj *o;
 	unsigned int i;
@@ -271,6 +274,7 @@ static void obj_add(enum otype type, int fdi, uint32_t id)
 			}
 	}
 	*o = (struct obj){ .id = id, .type = type, .fdi = fdi, .live = true };
+	return o;
 }
 
 static struct obj *obj_find(int fdi, uint32_t id)
@@ -334,9 +338,17 @@ static uint32_t pick_id(int type, int fdi)
 static void obj_died(int fdi, uint32_t id)
 {
 	struct obj *o = obj_find(fdi, id);
+	unsigned int i;
 
-	if (o)
-		o->live = false;
+	if (!o)
+		return;
+	o->live = false;
+	/* A device's vDEVICE goes with it */
+	if (o->type == OT_IDEV)
+		for (i = 0; i < nr_objs; i++)
+			if (objs[i].type == OT_VDEV && objs[i].fdi == fdi &&
+			    objs[i].dev == id)
+				objs[i].live = false;
 }
 
 /* Memory for arguments */
@@ -771,14 +783,25 @@ static void op_vdevice_alloc(int fdi)
 		.dev_id = pick_id(OT_IDEV, fdi),
 		.virt_id = pick_virt_id(),
 	};
+	struct obj *o, *d;
 	char what[80];
 
+	/* Often a pair that may fit, for the invalidations to have targets */
+	o = obj_pick(OT_VIOMMU, fdi, true);
+	d = obj_pick(OT_IDEV, fdi, true);
+	if (o && d && chance(50)) {
+		s.viommu_id = o->id;
+		s.dev_id = d->id;
+	}
 	snprintf(what, sizeof(what), "viommu=%u dev=%u virt=%#llx",
 		 s.viommu_id, s.dev_id, (unsigned long long)s.virt_id);
 	if (fuzz_ioctl(OP_VDEVICE_ALLOC, fds[fdi], IOMMU_VDEVICE_ALLOC, &s,
 		       sizeof(s), what) || !s.out_vdevice_id)
 		return;
-	obj_add(OT_VDEV, fdi, s.out_vdevice_id);
+	o = obj_add(OT_VDEV, fdi, s.out_vdevice_id);
+	o->parent = s.viommu_id;
+	o->dev = s.dev_id;
+	o->virt_id = s.virt_id;
 	used_vids[nr_used_vids++ % 8] = s.virt_id;
 	if (nr_used_vids > 8)
 		nr_used_vids = 8;
@@ -891,6 +914,79 @@ static void fill_inv(uint32_t type, uint32_t len, uint32_t num)
 	}
 }
 
+/*
+ * A batch that the kernel should take whole: commands for live vDEVICEs of
+ * one vIOMMU, well formed. Random batches mostly stop at their first entry
+ * (an unknown virtual ID, a bad opcode), so the driver's handling of each
+ * command and of longer batches needs these. Returns false if @fdi has no
+ * vDEVICE.
+ */
+static bool good_inv(int fdi, struct iommu_hwpt_invalidate *s)
+{
+	static const uint8_t ops[] = { 0x03, 0x05, 0x06, 0x10, 0x11, 0x12,
+				       0x13 };
+	struct obj *v = obj_pick(OT_VDEV, fdi, true), *vdevs[8];
+	unsigned int i, n = 0;
+
+	if (!v)
+		return false;
+	for (i = 0; i < nr_objs && n < 8; i++)
+		if (objs[i].live && objs[i].type == OT_VDEV &&
+		    objs[i].fdi == fdi && objs[i].parent == v->parent)
+			vdevs[n++] = &objs[i];
+	s->hwpt_id = v->parent;
+	s->entry_num = 1 + rnd(chance(70) ? 8 : 64);
+	if (target == T_MOCK) {
+		s->data_type = IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST;
+		s->entry_len = sizeof(struct iommu_viommu_invalidate_selftest);
+	} else {
+		s->data_type = IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3;
+		s->entry_len = sizeof(struct iommu_viommu_arm_smmuv3_invalidate);
+	}
+	clear_tail(data, &data_dirty, (size_t)s->entry_len * s->entry_num);
+	data_dirty = (size_t)s->entry_len * s->entry_num;
+	for (i = 0; i < s->entry_num; i++) {
+		uint64_t virt_id = vdevs[rnd(n)]->virt_id;
+
+		if (target == T_MOCK) {
+			struct iommu_viommu_invalidate_selftest *c =
+				(void *)(data + (size_t)i * s->entry_len);
+
+			c->vdev_id = virt_id;
+			c->flags = chance(80) ? 0 : 1 << rnd(2);
+			c->cache_id = rnd(4);
+		} else {
+			uint64_t *cmd = (uint64_t *)(data +
+						     (size_t)i * s->entry_len);
+			uint8_t opc = ops[rnd(sizeof(ops))];
+
+			cmd[0] = opc;
+			cmd[1] = 0;
+			switch (opc) {
+			case 0x03: case 0x05:
+				cmd[0] |= CMD0_SID(virt_id);
+				cmd[1] = rnd(2);
+				break;
+			case 0x06:
+				cmd[0] |= CMD0_SID(virt_id);
+				break;
+			case 0x11:
+				cmd[0] |= CMD0_ASID(rnd(1 << 16));
+				break;
+			case 0x12: case 0x13:
+				if (opc == 0x12)
+					cmd[0] |= CMD0_ASID(rnd(1 << 16));
+				cmd[1] = ((IOVA_BASE + rnd(BUF_PAGES) * PAGE_SZ) &
+					  ~0xfffULL) | rnd(2);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+	return true;
+}
+
 static void op_hwpt_invalidate(int fdi)
 {
 	struct iommu_hwpt_invalidate s = {
@@ -901,6 +997,8 @@ static void op_hwpt_invalidate(int fdi)
 	uint32_t len;
 	char what[100];
 
+	if (viommu && chance(50) && good_inv(fdi, &s))
+		goto call;
 	s.hwpt_id = pick_id(viommu ? OT_VIOMMU : OT_NESTED, fdi);
 	if (target == T_MOCK) {
 		s.data_type = viommu ? IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST :
@@ -936,6 +1034,7 @@ static void op_hwpt_invalidate(int fdi)
 		s.data_uptr = chance(50) ? 0 : rnd64();
 	if (chance(3))
 		s.__reserved = 1;
+call:
 	snprintf(what, sizeof(what), "id=%u type=%#x len=%u num=%u cmd0=%#llx",
 		 s.hwpt_id, s.data_type, s.entry_len, s.entry_num,
 		 (unsigned long long)((uint64_t *)data)[0]);
