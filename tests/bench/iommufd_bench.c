@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include <linux/iommufd.h>
-#include "iommufd_test.h"
+#include "iommufd_mock.h"
 
 #include "bench.h"
 
@@ -30,100 +30,21 @@
 
 static int fd;
 
-static int xioctl(unsigned long req, void *arg)
+/* An IOAS; none ends the program */
+static uint32_t ioas_new(void)
 {
-	return ioctl(fd, req, arg) ? -errno : 0;
-}
+	uint32_t id;
 
-static uint32_t ioas_alloc(void)
-{
-	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
-
-	if (xioctl(IOMMU_IOAS_ALLOC, &cmd))
+	if (ioas_alloc(fd, &id))
 		bench_die("IOAS_ALLOC: %m");
-	return cmd.out_ioas_id;
+	return id;
 }
 
 /* A mock device attached to @ioas_id: its selftest ID and its device ID */
 static void mock_dev(uint32_t ioas_id, uint32_t *stdev_id, uint32_t *idev_id)
 {
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = ioas_id,
-	};
-
-	if (xioctl(IOMMU_TEST_CMD, &cmd))
+	if (mock_domain(fd, ioas_id, stdev_id, idev_id))
 		bench_die("MOCK_DOMAIN: %m");
-	*stdev_id = cmd.mock_domain.out_stdev_id;
-	*idev_id = cmd.mock_domain.out_idev_id;
-}
-
-static int hwpt_alloc(uint32_t idev_id, uint32_t pt_id, uint32_t flags,
-		      uint32_t data_type, void *data, uint32_t data_len,
-		      uint32_t *out)
-{
-	struct iommu_hwpt_alloc cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.dev_id = idev_id,
-		.pt_id = pt_id,
-		.data_type = data_type,
-		.data_len = data_len,
-		.data_uptr = (uintptr_t)data,
-	};
-	int rc = xioctl(IOMMU_HWPT_ALLOC, &cmd);
-
-	*out = cmd.out_hwpt_id;
-	return rc;
-}
-
-static int viommu_alloc(uint32_t idev_id, uint32_t parent_id, uint32_t *out)
-{
-	struct iommu_viommu_alloc cmd = {
-		.size = sizeof(cmd),
-		.type = IOMMU_VIOMMU_TYPE_SELFTEST,
-		.dev_id = idev_id,
-		.hwpt_id = parent_id,
-	};
-	int rc = xioctl(IOMMU_VIOMMU_ALLOC, &cmd);
-
-	*out = cmd.out_viommu_id;
-	return rc;
-}
-
-static int vdevice_alloc(uint32_t viommu_id, uint32_t idev_id,
-			 uint64_t virt_id, uint32_t *out)
-{
-	struct iommu_vdevice_alloc cmd = {
-		.size = sizeof(cmd),
-		.viommu_id = viommu_id,
-		.dev_id = idev_id,
-		.virt_id = virt_id,
-	};
-	int rc = xioctl(IOMMU_VDEVICE_ALLOC, &cmd);
-
-	*out = cmd.out_vdevice_id;
-	return rc;
-}
-
-static int destroy(uint32_t id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return xioctl(IOMMU_DESTROY, &cmd);
-}
-
-static int replace(uint32_t stdev_id, uint32_t pt_id)
-{
-	struct iommu_test_cmd cmd = {
-		.size = sizeof(cmd),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
-		.id = stdev_id,
-		.mock_domain_replace.pt_id = pt_id,
-	};
-
-	return xioctl(IOMMU_TEST_CMD, &cmd);
 }
 
 /* A xorshift generator, so that runs target the same virtual IDs */
@@ -141,10 +62,8 @@ static uint32_t rng32(void)
 
 static int op_floor(void *arg)
 {
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = 0 };
-
 	/* ID 0 never exists: the cheapest ioctl that reaches iommufd */
-	return xioctl(IOMMU_DESTROY, &cmd) == -ENOENT ? 0 : -EINVAL;
+	return obj_destroy(fd, 0) == -ENOENT ? 0 : -EINVAL;
 }
 
 struct shadow {
@@ -156,27 +75,12 @@ struct shadow {
 static int op_shadow(void *arg)
 {
 	struct shadow *s = arg;
-	struct iommu_ioas_unmap unmap = {
-		.size = sizeof(unmap),
-		.ioas_id = s->ioas_id,
-		.iova = s->iova,
-		.length = PAGE_SZ,
-	};
-	struct iommu_ioas_map map = {
-		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-			 IOMMU_IOAS_MAP_WRITEABLE,
-		.ioas_id = s->ioas_id,
-		.user_va = (uintptr_t)s->buf,
-		.length = PAGE_SZ,
-		.iova = s->iova,
-	};
 	int rc;
 
-	rc = xioctl(IOMMU_IOAS_UNMAP, &unmap);
+	rc = ioas_unmap(fd, s->ioas_id, s->iova, PAGE_SZ);
 	if (rc)
 		return rc;
-	return xioctl(IOMMU_IOAS_MAP, &map);
+	return ioas_map(fd, s->ioas_id, s->buf, PAGE_SZ, s->iova);
 }
 
 struct inval {
@@ -190,17 +94,11 @@ struct inval {
 static int op_inval(void *arg)
 {
 	struct inval *iv = arg;
-	struct iommu_hwpt_invalidate cmd = {
-		.size = sizeof(cmd),
-		.hwpt_id = iv->id,
-		.data_uptr = (uintptr_t)iv->entries,
-		.data_type = iv->data_type,
-		.entry_len = iv->entry_len,
-		.entry_num = iv->num,
-	};
-	int rc = xioctl(IOMMU_HWPT_INVALIDATE, &cmd);
+	uint32_t num = iv->num;
+	int rc = invalidate(fd, iv->id, iv->data_type, iv->entries,
+			    iv->entry_len, &num);
 
-	if (!rc && cmd.entry_num != iv->num)
+	if (!rc && num != iv->num)
 		rc = -EIO;
 	return rc;
 }
@@ -219,8 +117,8 @@ static int op_vdevice(void *arg)
 	uint32_t id = 0;
 	int rc;
 
-	rc = vdevice_alloc(l->viommu_id, l->spare_idev_id, 0x5678, &id);
-	return rc ?: destroy(id);
+	rc = vdevice_alloc(fd, l->viommu_id, l->spare_idev_id, 0x5678, &id);
+	return rc ?: obj_destroy(fd, id);
 }
 
 static int op_viommu(void *arg)
@@ -229,28 +127,27 @@ static int op_viommu(void *arg)
 	uint32_t id = 0;
 	int rc;
 
-	rc = viommu_alloc(l->idev_id, l->parent_id, &id);
-	return rc ?: destroy(id);
+	rc = viommu_alloc(fd, 0, IOMMU_VIOMMU_TYPE_SELFTEST, l->idev_id,
+			  l->parent_id, &id);
+	return rc ?: obj_destroy(fd, id);
 }
 
 static int op_ste_change(void *arg)
 {
 	struct lifecycle *l = arg;
-	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
 	uint32_t id = 0;
 	int rc;
 
 	/* The guest writes a new STE: a nested HWPT, then the switch to it */
-	rc = hwpt_alloc(l->idev_id, l->viommu_id, 0, IOMMU_HWPT_DATA_SELFTEST,
-			&data, sizeof(data), &id);
+	rc = mock_nested_alloc(fd, l->idev_id, l->viommu_id, &id);
 	if (rc)
 		return rc;
-	rc = replace(l->stdev_id, id);
+	rc = mock_replace(fd, l->stdev_id, id);
 	if (rc) {
-		destroy(id);
+		obj_destroy(fd, id);
 		return rc;
 	}
-	rc = destroy(l->cur_id);
+	rc = obj_destroy(fd, l->cur_id);
 	l->cur_id = id;
 	return rc;
 }
@@ -281,17 +178,8 @@ static char inval_names[NR_BATCHES][NR_PATHS][48];
 /* Open /dev/iommu and set up the devices, vIOMMUs and commands of a run */
 static void setup(void)
 {
-	struct iommu_hwpt_selftest data = { .iotlb = IOMMU_TEST_IOTLB_DEFAULT };
 	uint32_t ioas_id, dev_ioas_id, stdev_id, idev_id, parent_id;
 	uint32_t nested_id, viommu_one, viommu_many, id;
-	struct iommu_ioas_map map = {
-		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-			 IOMMU_IOAS_MAP_WRITEABLE,
-		.user_va = (uintptr_t)shadow.buf,
-		.length = PAGE_SZ,
-		.iova = shadow.iova,
-	};
 	unsigned int i, b, l;
 
 	fd = open("/dev/iommu", O_RDWR);
@@ -299,22 +187,22 @@ static void setup(void)
 		bench_die("/dev/iommu: %m");
 
 	/* The shadow IOAS has one device, so a map reaches one domain */
-	ioas_id = ioas_alloc();
+	ioas_id = ioas_new();
 	mock_dev(ioas_id, &stdev_id, &idev_id);
 	shadow.ioas_id = ioas_id;
-	map.ioas_id = ioas_id;
-	if (xioctl(IOMMU_IOAS_MAP, &map))
+	if (ioas_map(fd, ioas_id, shadow.buf, PAGE_SZ, shadow.iova))
 		bench_die("IOAS_MAP: %m");
 
 	/* The nesting parent, its vIOMMUs and the 6.12-style nested HWPT */
-	if (hwpt_alloc(idev_id, ioas_id, IOMMU_HWPT_ALLOC_NEST_PARENT,
+	if (hwpt_alloc(fd, IOMMU_HWPT_ALLOC_NEST_PARENT, idev_id, ioas_id,
 		       IOMMU_HWPT_DATA_NONE, NULL, 0, &parent_id))
 		bench_die("nesting parent: %m");
-	if (hwpt_alloc(idev_id, parent_id, 0, IOMMU_HWPT_DATA_SELFTEST, &data,
-		       sizeof(data), &nested_id))
+	if (mock_nested_alloc(fd, idev_id, parent_id, &nested_id))
 		bench_die("nested HWPT: %m");
-	if (viommu_alloc(idev_id, parent_id, &viommu_one) ||
-	    viommu_alloc(idev_id, parent_id, &viommu_many))
+	if (viommu_alloc(fd, 0, IOMMU_VIOMMU_TYPE_SELFTEST, idev_id, parent_id,
+			 &viommu_one) ||
+	    viommu_alloc(fd, 0, IOMMU_VIOMMU_TYPE_SELFTEST, idev_id, parent_id,
+			 &viommu_many))
 		bench_die("VIOMMU_ALLOC: %m");
 
 	/* Virtual IDs spread over 32 bits, as a guest's StreamIDs may be */
@@ -327,15 +215,15 @@ again:
 			if (virt_ids[j] == virt_ids[i])
 				goto again;
 	}
-	if (vdevice_alloc(viommu_one, idev_id, virt_ids[0], &id))
+	if (vdevice_alloc(fd, viommu_one, idev_id, virt_ids[0], &id))
 		bench_die("VDEVICE_ALLOC: %m");
 	/* The 1024 devices sit in an IOAS of their own, with nothing mapped */
-	dev_ioas_id = ioas_alloc();
+	dev_ioas_id = ioas_new();
 	for (i = 0; i < NR_VDEVS; i++) {
 		uint32_t sid, did;
 
 		mock_dev(dev_ioas_id, &sid, &did);
-		if (vdevice_alloc(viommu_many, did, virt_ids[i], &id))
+		if (vdevice_alloc(fd, viommu_many, did, virt_ids[i], &id))
 			bench_die("VDEVICE_ALLOC %u: %m", i);
 	}
 
@@ -381,10 +269,9 @@ again:
 	mock_dev(dev_ioas_id, &life.stdev_id, &life.idev_id);
 	life.parent_id = parent_id;
 	life.viommu_id = viommu_one;
-	if (vdevice_alloc(viommu_one, life.idev_id, 0x1234, &id) ||
-	    hwpt_alloc(life.idev_id, viommu_one, 0, IOMMU_HWPT_DATA_SELFTEST,
-		       &data, sizeof(data), &life.cur_id) ||
-	    replace(life.stdev_id, life.cur_id))
+	if (vdevice_alloc(fd, viommu_one, life.idev_id, 0x1234, &id) ||
+	    mock_nested_alloc(fd, life.idev_id, viommu_one, &life.cur_id) ||
+	    mock_replace(fd, life.stdev_id, life.cur_id))
 		bench_die("nested attach: %m");
 }
 

@@ -68,9 +68,7 @@ static void gwr64(uint64_t ipa, uint64_t val)
 
 static void guest_pte(uint64_t iova, uint64_t ipa)
 {
-	gwr64(IPA(GP_TBL(3)) + 8 * L3_IDX(iova),
-	      PTE_ADDR(ipa) | PTE_PAGE | PTE_ATTRIDX(0) | PTE_AP_UNPRIV |
-	      PTE_SH_IS | PTE_AF | PTE_NG);
+	gwr64(IPA(GP_TBL(3)) + 8 * L3_IDX(iova), s1_pte_page(ipa, 0));
 	dma_fence();
 }
 
@@ -82,25 +80,17 @@ static void guest_boot(void)
 	gwr64(IPA(GP_TBL(2)) + 8 * L2_IDX(IOVA_DATA),
 	      PTE_ADDR(IPA(GP_TBL(3))) | PTE_TABLE);
 	guest_pte(IOVA_DATA, IPA(GP_MARK));
-	gwr64(IPA(GP_CD) + 8, CD1_TTB0(IPA(GP_TBL(1))));
-	gwr64(IPA(GP_CD) + 24, CD3_MAIR0);
-	dma_fence();
-	gwr64(IPA(GP_CD), CD0_T0SZ(T0SZ) | CD0_TG0_4K | CD0_IRGN0_WBWA |
-			  CD0_ORGN0_WBWA | CD0_SH0_ISH | CD0_EPD1 | CD0_V |
-			  CD0_IPS(B.ips) | CD0_AA64 | CD0_R | CD0_A |
-			  CD0_ASET | CD0_ASID(ASID));
+	guest_cd_write(gva(IPA(GP_CD)), IPA(GP_TBL(1)), B.ips, ASID);
 	memcpy(gva(IPA(GP_MARK)), MARK, 8);
 	dma_fence();
 }
 
 static int vste_s1(uint32_t *id)
 {
-	uint64_t ste0 = STE0_V | STE0_CFG(CFG_S1) | STE0_S1FMT(0) |
-			STE0_S1CTXPTR(IPA(GP_CD)) | STE0_S1CDMAX(0);
-	uint64_t ste1 = STE1_S1DSS(0) | STE1_S1CIR(1) | STE1_S1COR(1) |
-			STE1_S1CSH(3);
+	uint64_t ste[2];
 
-	return nested_alloc(B.fd, B.viommu_id, B.edu[0].dev_id, ste0, ste1,
+	vste_words(VSTE_S1, IPA(GP_CD), ste);
+	return nested_alloc(B.fd, B.viommu_id, B.edu[0].dev_id, ste[0], ste[1],
 			    id);
 }
 

@@ -51,7 +51,7 @@
 
 #define VSID		0x20	/* both devices, each on its own vIOMMU */
 #define ASID		1
-/* Indexes into CD3_MAIR0 (nest.h), and a descriptor's valid bit */
+/* Indexes into CD3_MAIR0 (smmu_guest.h), and a descriptor's valid bit */
 #define ATTR_NORMAL	0
 #define ATTR_DEVICE	2
 #define PTE_VALID	1ULL
@@ -135,9 +135,7 @@ static int guest_map(struct ctx *c, int d, uint64_t iova, uint64_t ipa,
 	l3 = l2 ? guest_table(c, l2, L2_IDX(iova)) : 0;
 	if (!l3)
 		return -ENOMEM;
-	gwr64(c, l3 + 8 * L3_IDX(iova),
-	      PTE_ADDR(ipa) | PTE_PAGE | PTE_ATTRIDX(attr) | PTE_AP_UNPRIV |
-	      PTE_SH_IS | PTE_AF | PTE_NG);
+	gwr64(c, l3 + 8 * L3_IDX(iova), s1_pte_page(ipa, attr));
 	return 0;
 }
 
@@ -163,14 +161,7 @@ static int guest_boot(struct ctx *c, int d)
 		return rc;
 
 	memset(gva(c, cd), 0, PAGE_SZ);
-	gwr64(c, cd + 8, CD1_TTB0(c->d[d].l1));
-	gwr64(c, cd + 24, CD3_MAIR0);
-	dma_fence();
-	gwr64(c, cd, CD0_T0SZ(T0SZ) | CD0_TG0_4K | CD0_IRGN0_WBWA |
-		     CD0_ORGN0_WBWA | CD0_SH0_ISH | CD0_EPD1 | CD0_V |
-		     CD0_IPS(c->ips) | CD0_AA64 | CD0_R | CD0_A | CD0_ASET |
-		     CD0_ASID(ASID));
-	dma_fence();
+	guest_cd_write(gva(c, cd), c->d[d].l1, c->ips, ASID);
 	return 0;
 }
 
@@ -210,7 +201,7 @@ static void ctx_setup(struct __test_metadata *_metadata, struct ctx *c)
 		.data_len = sizeof(hw),
 		.data_uptr = (uintptr_t)&hw,
 	};
-	uint64_t start, len, ste1;
+	uint64_t start, len, ste[2];
 	int fd, d;
 
 	memset(c, 0, sizeof(*c));
@@ -274,14 +265,9 @@ static void ctx_setup(struct __test_metadata *_metadata, struct ctx *c)
 		ASSERT_EQ(0, nested_alloc(fd, m->viommu_id, m->edu.dev_id,
 					  STE0_V | STE0_CFG(CFG_BYPASS), 0,
 					  &m->bypass_id));
-		/* CD fetches: inner/outer WB read-allocate, inner shareable */
-		ste1 = STE1_S1DSS(0) | STE1_S1CIR(1) | STE1_S1COR(1) |
-		       STE1_S1CSH(3);
+		vste_words(VSTE_S1, IPA(GP_CD(d)), ste);
 		ASSERT_EQ(0, nested_alloc(fd, m->viommu_id, m->edu.dev_id,
-					  STE0_V | STE0_CFG(CFG_S1) |
-					  STE0_S1FMT(0) |
-					  STE0_S1CTXPTR(IPA(GP_CD(d))) |
-					  STE0_S1CDMAX(0), ste1, &m->s1_id));
+					  ste[0], ste[1], &m->s1_id));
 	}
 }
 

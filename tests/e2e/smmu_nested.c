@@ -21,7 +21,7 @@
  *    without the kernel complaining (the harness checks the kernel log).
  *
  * The STE and command layouts are the SMMUv3 architecture's: the uAPI only
- * carries raw words, so nest.h defines the bits.
+ * carries raw words, so tests/common/smmu_guest.h defines the bits.
  */
 #include <endian.h>
 #include <stddef.h>

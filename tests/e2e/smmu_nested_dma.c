@@ -88,7 +88,7 @@ static const char *const page_name[NPAGES] = {
 #define SEVERAL		-2	/* a write landed in several pages */
 #define GARBLED		-3	/* read bytes of no known page */
 
-enum vste { VSTE_S1, VSTE_BYPASS, VSTE_ABORT };
+/* By enum vste (smmu_guest.h) */
 static const char *const vste_name[] = { "S1", "bypass", "abort" };
 
 struct gdev {
@@ -237,9 +237,7 @@ static const char *where(int page)
 static void guest_pte(struct ctx *c, int d, int set, uint64_t iova,
 		      uint64_t ipa)
 {
-	gwr64(c, tbl(d, set, 3) + 8 * L3_IDX(iova),
-	      PTE_ADDR(ipa) | PTE_PAGE | PTE_ATTRIDX(0) | PTE_AP_UNPRIV |
-	      PTE_SH_IS | PTE_AF | PTE_NG);
+	gwr64(c, tbl(d, set, 3) + 8 * L3_IDX(iova), s1_pte_page(ipa, 0));
 	dma_fence();
 }
 
@@ -264,42 +262,13 @@ static void guest_cd(struct ctx *c, int d)
 	uint64_t cd = IPA(GP_CD(d));
 
 	memset(gva(c, cd), 0, PAGE_SZ);
-	gwr64(c, cd + 8, CD1_TTB0(tbl(d, 0, 1)));
-	gwr64(c, cd + 24, CD3_MAIR0);
-	dma_fence();
-	/* V last, as a guest driver would */
-	gwr64(c, cd, CD0_T0SZ(T0SZ) | CD0_TG0_4K | CD0_IRGN0_WBWA |
-		     CD0_ORGN0_WBWA | CD0_SH0_ISH | CD0_EPD1 | CD0_V |
-		     CD0_IPS(c->ips) | CD0_AA64 | CD0_R | CD0_A | CD0_ASET |
-		     CD0_ASID(ASID));
-	dma_fence();
+	guest_cd_write(gva(c, cd), tbl(d, 0, 1), c->ips, ASID);
 }
 
 static void guest_set_ttb0(struct ctx *c, int d, int set)
 {
 	gwr64(c, IPA(GP_CD(d)) + 8, CD1_TTB0(tbl(d, set, 1)));
 	dma_fence();
-}
-
-/* The guest STE of device d, and the other two the tests switch to */
-static void vste_words(int d, enum vste v, uint64_t ste[2])
-{
-	ste[1] = 0;
-	switch (v) {
-	case VSTE_S1:
-		ste[0] = STE0_V | STE0_CFG(CFG_S1) | STE0_S1FMT(0) |
-			 STE0_S1CTXPTR(IPA(GP_CD(d))) | STE0_S1CDMAX(0);
-		/* CD fetches: inner/outer WB read-allocate, inner shareable */
-		ste[1] = STE1_S1DSS(0) | STE1_S1CIR(1) | STE1_S1COR(1) |
-			 STE1_S1CSH(3);
-		break;
-	case VSTE_BYPASS:
-		ste[0] = STE0_V | STE0_CFG(CFG_BYPASS);
-		break;
-	case VSTE_ABORT:
-		ste[0] = STE0_V | STE0_CFG(CFG_ABORT);
-		break;
-	}
 }
 
 /* Boot both guests: data pages, page tables, CDs */
@@ -415,7 +384,7 @@ static void ctx_setup(struct __test_metadata *_metadata, struct ctx *c)
 		struct gdev *g = &c->d[d];
 
 		for (v = VSTE_S1; v <= VSTE_ABORT; v++) {
-			vste_words(d, v, ste);
+			vste_words(v, IPA(GP_CD(d)), ste);
 			ASSERT_EQ(0, nested_alloc(fd, g->viommu_id,
 						  g->edu.dev_id, ste[0],
 						  ste[1], &g->hwpt[v]));
@@ -728,7 +697,7 @@ TEST_F(nested, objects)
 		unsigned long long cd = IPA(GP_CD(d));
 		uint64_t ste[2];
 
-		vste_words(d, VSTE_S1, ste);
+		vste_words(VSTE_S1, IPA(GP_CD(d)), ste);
 		say("vIOMMU %c %u: edu%d %s (dev %u, pSID %#x) as vDEVICE %u, vSID %#x; nested HWPTs S1 %u, bypass %u, abort %u",
 		    g->vname, g->viommu_id, d, g->edu.bdf, g->edu.dev_id,
 		    psid(&g->edu), g->vdev_id, VSID, g->hwpt[VSTE_S1],
@@ -1050,7 +1019,7 @@ TEST_F(nested, viommu_realloc)
 	ASSERT_EQ(0, vdevice_alloc(c->iommufd, g->viommu_id, g->edu.dev_id,
 				   VSID, &g->vdev_id));
 	for (v = VSTE_S1; v <= VSTE_ABORT; v++) {
-		vste_words(1, v, ste);
+		vste_words(v, IPA(GP_CD(1)), ste);
 		ASSERT_EQ(0, nested_alloc(c->iommufd, g->viommu_id,
 					  g->edu.dev_id, ste[0], ste[1],
 					  &g->hwpt[v]));

@@ -62,6 +62,8 @@
 #include <linux/vfio.h>
 #include "iommufd_test.h"
 #include "edu.h"
+#include "kmsg.h"
+#include "smmu_guest.h"
 
 #define PAGE_SZ		4096UL
 /* Where the buffer is mapped: in the mock domain's aperture, at 16M */
@@ -74,17 +76,6 @@
 #define MAX_OPS		256
 #define LOG_LEN		200
 #define WATCHDOG_S	60
-
-/* SMMUv3 architecture bits the vSTEs and commands are built from */
-#define STE0_V			(1ULL << 0)
-#define STE0_CFG(c)		((uint64_t)(c) << 1)
-#define STE0_S1FMT(f)		((uint64_t)(f) << 4)
-#define STE0_S1CTXPTR(pa)	((uint64_t)(pa) & 0x000fffffffffffc0ULL)
-#define STE0_S1CDMAX(n)		((uint64_t)(n) << 59)
-#define CMD0_SID(sid)		((uint64_t)(sid) << 32)
-#define CMD0_SSID(ssid)		((uint64_t)(ssid) << 12)
-#define CMD0_VMID(vmid)		((uint64_t)(vmid) << 32)
-#define CMD0_ASID(asid)		((uint64_t)(asid) << 48)
 
 enum target { T_MOCK, T_SMMU };
 
@@ -1448,40 +1439,22 @@ static void seq_run(void)
 	}
 }
 
-/* The kernel log: anything that looks like a splat since the last look */
-static const char * const splats[] = {
-	"WARNING:", "BUG:", "UBSAN:", "KASAN:", "Kernel panic", "Oops",
-	"Internal error:", "general protection fault", "kernel BUG at",
-	"INFO: task", "rcu: INFO:", "detected stall", "possible circular",
-	"inconsistent lock state", "cut here", "suspected memory leak",
-	"possible recursive locking", "unreferenced object",
-};
-
+/*
+ * The kernel log: anything that looks like a splat (a leak too) since the
+ * last look; the first one's line in found
+ */
 static bool kmsg_splat(char *found, size_t len)
 {
-	char rec[2048];
+	char rec[KMSG_REC_SIZE], *msg;
 	bool hit = false;
-	unsigned int i;
-	ssize_t n;
 
 	if (kmsg_fd < 0)
 		return false;
-	for (;;) {
-		n = read(kmsg_fd, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;	/* overwritten records: go on */
-		if (n <= 0)
-			break;
-		rec[n] = 0;
-		for (i = 0; i < sizeof(splats) / sizeof(splats[0]); i++)
-			if (!hit && strstr(rec, splats[i])) {
-				char *msg = strchr(rec, ';');
-
-				snprintf(found, len, "%s", msg ? msg + 1 : rec);
-				found[strcspn(found, "\n")] = 0;
-				hit = true;
-			}
-	}
+	while (kmsg_next(kmsg_fd, rec, &msg) > 0)
+		if (!hit && kmsg_is_splat(msg, true)) {
+			snprintf(found, len, "%s", msg);
+			hit = true;
+		}
 	return hit;
 }
 
@@ -1734,7 +1707,6 @@ int main(int argc, char **argv)
 	if (sh == MAP_FAILED || buf == MAP_FAILED || memfd < 0 ||
 	    ftruncate(memfd, BUF_PAGES * PAGE_SZ))
 		die("memory: %m");
-	kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	kmsg_wfd = open("/dev/kmsg", O_WRONLY);
 	/* Every sequence's line, not ten per five seconds */
 	c = open("/proc/sys/kernel/printk_devkmsg", O_WRONLY);
@@ -1743,8 +1715,7 @@ int main(int argc, char **argv)
 			printf("# printk_devkmsg: %m\n");
 		close(c);
 	}
-	if (kmsg_fd >= 0)
-		lseek(kmsg_fd, 0, SEEK_END);
+	kmsg_fd = kmsg_open_at_end();
 	printf("# target %s (%u devices), seed %#llx, %s%lu sequences of %u operations%s\n",
 	       target == T_MOCK ? "mock" : "smmu", nr_devs,
 	       (unsigned long long)seed, replay != ~0UL ? "replaying 1 of " : "",

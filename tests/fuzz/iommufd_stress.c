@@ -56,7 +56,7 @@
 #include <unistd.h>
 
 #include <linux/iommufd.h>
-#include "iommufd_test.h"
+#include "iommufd_mock.h"
 
 #define PAGE_SZ		4096UL
 #define IOVA_BASE	(1UL << 24)
@@ -119,97 +119,6 @@ static unsigned int rnd(unsigned int *seed, unsigned int n)
 	return (*seed >> 8) % n;
 }
 
-static int destroy(int fd, uint32_t id)
-{
-	struct iommu_destroy d = { .size = sizeof(d), .id = id };
-
-	return xioctl(fd, IOMMU_DESTROY, &d);
-}
-
-static int mock_dev(int fd, uint32_t ioas_id, uint32_t *stdev, uint32_t *idev)
-{
-	struct iommu_test_cmd c = {
-		.size = sizeof(c),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN,
-		.id = ioas_id,
-	};
-	int rc = xioctl(fd, IOMMU_TEST_CMD, &c);
-
-	if (!rc) {
-		*stdev = c.mock_domain.out_stdev_id;
-		*idev = c.mock_domain.out_idev_id;
-	}
-	return rc;
-}
-
-static int replace(int fd, uint32_t stdev, uint32_t pt_id)
-{
-	struct iommu_test_cmd c = {
-		.size = sizeof(c),
-		.op = IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
-		.id = stdev,
-		.mock_domain_replace.pt_id = pt_id,
-	};
-
-	return xioctl(fd, IOMMU_TEST_CMD, &c);
-}
-
-static int hwpt_alloc(int fd, uint32_t idev, uint32_t pt_id, uint32_t flags,
-		      bool nested, uint32_t *out)
-{
-	struct iommu_hwpt_selftest data = {
-		.iotlb = IOMMU_TEST_IOTLB_DEFAULT,
-	};
-	struct iommu_hwpt_alloc a = {
-		.size = sizeof(a),
-		.flags = flags,
-		.dev_id = idev,
-		.pt_id = pt_id,
-	};
-	int rc;
-
-	if (nested) {
-		a.data_type = IOMMU_HWPT_DATA_SELFTEST;
-		a.data_len = sizeof(data);
-		a.data_uptr = (uintptr_t)&data;
-	}
-	rc = xioctl(fd, IOMMU_HWPT_ALLOC, &a);
-	if (!rc)
-		*out = a.out_hwpt_id;
-	return rc;
-}
-
-static int viommu_alloc(int fd, uint32_t idev, uint32_t parent, uint32_t *out)
-{
-	struct iommu_viommu_alloc a = {
-		.size = sizeof(a),
-		.type = IOMMU_VIOMMU_TYPE_SELFTEST,
-		.dev_id = idev,
-		.hwpt_id = parent,
-	};
-	int rc = xioctl(fd, IOMMU_VIOMMU_ALLOC, &a);
-
-	if (!rc)
-		*out = a.out_viommu_id;
-	return rc;
-}
-
-static int vdevice_alloc(int fd, uint32_t viommu, uint32_t idev,
-			 uint64_t virt_id, uint32_t *out)
-{
-	struct iommu_vdevice_alloc a = {
-		.size = sizeof(a),
-		.viommu_id = viommu,
-		.dev_id = idev,
-		.virt_id = virt_id,
-	};
-	int rc = xioctl(fd, IOMMU_VDEVICE_ALLOC, &a);
-
-	if (!rc && out)
-		*out = a.out_vdevice_id;
-	return rc;
-}
-
 /* 0 if every cache entry of the device still holds its first value */
 static int check_caches(int fd, uint32_t idev)
 {
@@ -255,21 +164,6 @@ static int check_iotlbs(int fd, uint32_t hwpt)
 	return 0;
 }
 
-static int invalidate(int fd, uint32_t id, uint32_t type, void *entries,
-		      uint32_t len, uint32_t num)
-{
-	struct iommu_hwpt_invalidate inv = {
-		.size = sizeof(inv),
-		.hwpt_id = id,
-		.data_uptr = (uintptr_t)entries,
-		.data_type = type,
-		.entry_len = len,
-		.entry_num = num,
-	};
-
-	return xioctl(fd, IOMMU_HWPT_INVALIDATE, &inv);
-}
-
 static void count(int worker, int rc)
 {
 	__atomic_add_fetch(&sh->ops[worker], 1, __ATOMIC_RELAXED);
@@ -295,7 +189,7 @@ static void *w_invalidate(void *arg)
 		struct iommu_hwpt_invalidate_selftest h = {
 			.flags = IOMMU_TEST_INVALIDATE_FLAG_ALL,
 		};
-		unsigned int i, n = 1 + rnd(&seed, 8);
+		uint32_t i, n = 1 + rnd(&seed, 8), one = 1;
 
 		for (i = 0; i < n; i++)
 			v[i] = (struct iommu_viommu_invalidate_selftest){
@@ -306,11 +200,11 @@ static void *w_invalidate(void *arg)
 			};
 		count(0, invalidate(r->fd, r->viommu1,
 				    IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST, v,
-				    sizeof(v[0]), n));
+				    sizeof(v[0]), &n));
 		if (!rnd(&seed, 4))
 			count(0, invalidate(r->fd, r->nested612,
 					    IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
-					    &h, sizeof(h), 1));
+					    &h, sizeof(h), &one));
 	}
 	return NULL;
 }
@@ -320,7 +214,7 @@ static void *w_vdevice(void *arg)
 	struct round *r = arg;
 
 	while (!stop && !closing) {
-		count(1, destroy(r->fd, r->vdev2));
+		count(1, obj_destroy(r->fd, r->vdev2));
 		count(1, vdevice_alloc(r->fd, r->viommu1, r->idev[1], 2,
 				       &r->vdev2));
 	}
@@ -334,19 +228,20 @@ static void *w_replace(void *arg)
 	unsigned int n = 0;
 
 	while (!stop && !closing) {
-		int rc = hwpt_alloc(r->fd, r->idev[0], r->viommu1, 0, true,
-				    &nested);
+		int rc = mock_nested_alloc(r->fd, r->idev[0], r->viommu1,
+					   &nested);
 
 		count(2, rc);
 		if (rc)
 			continue;
-		count(2, replace(r->fd, r->stdev[0], nested));
+		count(2, mock_replace(r->fd, r->stdev[0], nested));
 		if (old)
-			count(2, destroy(r->fd, old));
+			count(2, obj_destroy(r->fd, old));
 		old = nested;
 		if (!(n++ % 3)) {
-			count(2, replace(r->fd, r->stdev[0], r->parent_id));
-			count(2, destroy(r->fd, old));
+			count(2, mock_replace(r->fd, r->stdev[0],
+					      r->parent_id));
+			count(2, obj_destroy(r->fd, old));
 			old = 0;
 		}
 	}
@@ -361,16 +256,15 @@ static void *w_unbind(void *arg)
 	int rc;
 
 	while (!stop && !closing) {
-		rc = mock_dev(r->fd, r->ioas_id, &r->stdev[3], &r->idev[3]);
+		rc = mock_domain(r->fd, r->ioas_id, &r->stdev[3], &r->idev[3]);
 		count(3, rc);
 		if (rc)
 			continue;
 		count(3, vdevice_alloc(r->fd, r->viommu1, r->idev[3], 5, NULL));
-		if (!hwpt_alloc(r->fd, r->idev[3], r->viommu1, 0, true,
-				&nested))
-			count(3, replace(r->fd, r->stdev[3], nested));
+		if (!mock_nested_alloc(r->fd, r->idev[3], r->viommu1, &nested))
+			count(3, mock_replace(r->fd, r->stdev[3], nested));
 		/* The selftest object's DESTROY unbinds the device */
-		count(3, destroy(r->fd, r->stdev[3]));
+		count(3, obj_destroy(r->fd, r->stdev[3]));
 	}
 	return NULL;
 }
@@ -411,15 +305,15 @@ static void *w_veventq(void *arg)
 		 */
 		if (n++ & 1) {
 			close(a.out_veventq_fd);
-			count(4, destroy(r->fd, a.out_veventq_id));
+			count(4, obj_destroy(r->fd, a.out_veventq_id));
 			continue;
 		}
-		rc = destroy(r->fd, a.out_veventq_id);
+		rc = obj_destroy(r->fd, a.out_veventq_id);
 		if (rc != -EBUSY && !closing)
 			fail("DESTROY of a vEVENTQ with its fd open: %s",
 			     rc ? strerror(-rc) : "it succeeded");
 		close(a.out_veventq_fd);
-		count(4, destroy(r->fd, a.out_veventq_id));
+		count(4, obj_destroy(r->fd, a.out_veventq_id));
 	}
 	return NULL;
 }
@@ -430,16 +324,17 @@ static void *w_viommu(void *arg)
 	uint32_t v3;
 
 	while (!stop && !closing) {
-		int rc = viommu_alloc(r->fd, r->idev[2], r->parent_id, &v3);
+		int rc = viommu_alloc(r->fd, 0, IOMMU_VIOMMU_TYPE_SELFTEST,
+				      r->idev[2], r->parent_id, &v3);
 
 		count(5, rc);
 		if (!rc) {
 			/* Device 2 has its vDEVICE on vIOMMU 2: EEXIST */
 			count(5, vdevice_alloc(r->fd, v3, r->idev[2], 1, NULL));
-			count(5, destroy(r->fd, v3));
+			count(5, obj_destroy(r->fd, v3));
 		}
 		/* In use by vDEVICEs and nested HWPTs: EBUSY, never freed */
-		rc = destroy(r->fd, r->viommu1);
+		rc = obj_destroy(r->fd, r->viommu1);
 		/* Unless the iommufd went away under the call */
 		if (rc != -EBUSY && !closing)
 			fail("DESTROY of a vIOMMU in use: %s",
@@ -455,38 +350,30 @@ static void *(*const workers[NR_WORKERS])(void *) = {
 
 static void setup_round(struct round *r)
 {
-	struct iommu_ioas_alloc ia = { .size = sizeof(ia) };
-	struct iommu_ioas_map m = {
-		.size = sizeof(m),
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-			 IOMMU_IOAS_MAP_WRITEABLE,
-		.user_va = (uintptr_t)buf,
-		.length = BUF_PAGES * PAGE_SZ,
-		.iova = IOVA_BASE,
-	};
 	uint32_t nested;
 	int i;
 
 	r->fd = open("/dev/iommu", O_RDWR);
-	if (r->fd < 0 || xioctl(r->fd, IOMMU_IOAS_ALLOC, &ia))
+	if (r->fd < 0 || ioas_alloc(r->fd, &r->ioas_id))
 		return fail("iommufd: %m");
-	r->ioas_id = ia.out_ioas_id;
 	for (i = 0; i < 3; i++)
-		if (mock_dev(r->fd, r->ioas_id, &r->stdev[i], &r->idev[i]))
+		if (mock_domain(r->fd, r->ioas_id, &r->stdev[i], &r->idev[i]))
 			return fail("mock device: %m");
-	m.ioas_id = r->ioas_id;
-	if (xioctl(r->fd, IOMMU_IOAS_MAP, &m) ||
-	    hwpt_alloc(r->fd, r->idev[0], r->ioas_id,
-		       IOMMU_HWPT_ALLOC_NEST_PARENT, false, &r->parent_id) ||
-	    hwpt_alloc(r->fd, r->idev[0], r->parent_id, 0, true,
-		       &r->nested612) ||
-	    viommu_alloc(r->fd, r->idev[0], r->parent_id, &r->viommu1) ||
-	    viommu_alloc(r->fd, r->idev[2], r->parent_id, &r->viommu2) ||
+	if (ioas_map(r->fd, r->ioas_id, buf, BUF_PAGES * PAGE_SZ, IOVA_BASE) ||
+	    hwpt_alloc(r->fd, IOMMU_HWPT_ALLOC_NEST_PARENT, r->idev[0],
+		       r->ioas_id, IOMMU_HWPT_DATA_NONE, NULL, 0,
+		       &r->parent_id) ||
+	    mock_nested_alloc(r->fd, r->idev[0], r->parent_id,
+			      &r->nested612) ||
+	    viommu_alloc(r->fd, 0, IOMMU_VIOMMU_TYPE_SELFTEST, r->idev[0],
+			 r->parent_id, &r->viommu1) ||
+	    viommu_alloc(r->fd, 0, IOMMU_VIOMMU_TYPE_SELFTEST, r->idev[2],
+			 r->parent_id, &r->viommu2) ||
 	    vdevice_alloc(r->fd, r->viommu1, r->idev[0], 1, NULL) ||
 	    vdevice_alloc(r->fd, r->viommu1, r->idev[1], 2, &r->vdev2) ||
 	    vdevice_alloc(r->fd, r->viommu2, r->idev[2], 1, NULL) ||
-	    hwpt_alloc(r->fd, r->idev[2], r->viommu2, 0, true, &nested) ||
-	    replace(r->fd, r->stdev[2], nested))
+	    mock_nested_alloc(r->fd, r->idev[2], r->viommu2, &nested) ||
+	    mock_replace(r->fd, r->stdev[2], nested))
 		return fail("round setup: %m");
 }
 
@@ -537,10 +424,11 @@ static void run(int who, time_t end, unsigned int seed)
 				struct iommu_viommu_invalidate_selftest v = {
 					.vdev_id = 1,
 				};
+				uint32_t one = 1;
 
 				invalidate(r.fd, r.viommu1,
 					   IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
-					   &v, sizeof(v), 1);
+					   &v, sizeof(v), &one);
 			}
 			rc = check_caches(r.fd, r.idev[2]);
 			if (!rc && who == 1)

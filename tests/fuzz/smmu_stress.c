@@ -126,7 +126,11 @@
 #define MAX_BATCH	8
 #define RING		32
 
-enum { NH_S1, NH_BYPASS, NH_ABORT, NR_NH };
+/* The nested HWPTs, by the guest STE each is made from */
+enum {
+	NH_S1 = VSTE_S1, NH_BYPASS = VSTE_BYPASS, NH_ABORT = VSTE_ABORT,
+	NR_NH
+};
 #define AT_PARENT	NR_NH	/* attached to the nesting parent */
 #define AT_NONE		(-1)
 
@@ -356,25 +360,14 @@ static void gwr64(struct guest *g, uint64_t ipa, uint64_t val)
 
 static void guest_pte(struct guest *g, unsigned int gp)
 {
-	gwr64(g, IPA(GP_L3) + 8 * L3_IDX(IOVA_V),
-	      PTE_ADDR(IPA(gp)) | PTE_PAGE | PTE_ATTRIDX(0) | PTE_AP_UNPRIV |
-	      PTE_SH_IS | PTE_AF | PTE_NG);
+	gwr64(g, IPA(GP_L3) + 8 * L3_IDX(IOVA_V), s1_pte_page(IPA(gp), 0));
 	dma_fence();
 }
 
 /* CD 0, the only one: 4K granule, 39-bit VA, TTB0 the level-1 table */
 static void guest_cd(struct guest *g, unsigned int asid)
 {
-	uint64_t cd = IPA(GP_CD);
-
-	gwr64(g, cd + 8, CD1_TTB0(IPA(GP_L1)));
-	gwr64(g, cd + 24, CD3_MAIR0);
-	dma_fence();
-	gwr64(g, cd, CD0_T0SZ(T0SZ) | CD0_TG0_4K | CD0_IRGN0_WBWA |
-		     CD0_ORGN0_WBWA | CD0_SH0_ISH | CD0_EPD1 | CD0_V |
-		     CD0_IPS(g->ips) | CD0_AA64 | CD0_R | CD0_A | CD0_ASET |
-		     CD0_ASID(asid));
-	dma_fence();
+	guest_cd_write(gpage(g, GP_CD), IPA(GP_L1), g->ips, asid);
 	g->asid = asid;
 }
 
@@ -389,33 +382,13 @@ static void guest_boot(struct guest *g)
 	guest_cd(g, 1);
 }
 
-/* The guest STE of each nested HWPT */
-static void vste_words(int nh, uint64_t ste[2])
-{
-	ste[1] = 0;
-	switch (nh) {
-	case NH_S1:
-		ste[0] = STE0_V | STE0_CFG(CFG_S1) | STE0_S1FMT(0) |
-			 STE0_S1CTXPTR(IPA(GP_CD)) | STE0_S1CDMAX(0);
-		ste[1] = STE1_S1DSS(0) | STE1_S1CIR(1) | STE1_S1COR(1) |
-			 STE1_S1CSH(3);
-		break;
-	case NH_BYPASS:
-		ste[0] = STE0_V | STE0_CFG(CFG_BYPASS);
-		break;
-	default:
-		ste[0] = STE0_V | STE0_CFG(CFG_ABORT);
-		break;
-	}
-}
-
 static int hwpt_new(struct guest *g, int nh)
 {
 	uint64_t ste[2];
 	uint32_t id = 0;
 	int rc;
 
-	vste_words(nh, ste);
+	vste_words(nh, IPA(GP_CD), ste);
 	rc = nested_alloc(LOAD(g->fd), LOAD(g->viommu_id), g->edu.dev_id,
 			  ste[0], ste[1], &id);
 	if (!rc)
@@ -1526,35 +1499,11 @@ static void kscan_keep(struct kscan *k, const char *msg)
 /* What the kernel logged since fd was opened (at the end of the log) */
 static void kmsg_scan(int fd, struct kscan *k)
 {
-	static const char *const splat[] = {
-		"WARNING:", "BUG:", "UBSAN:", "KASAN:", "Internal error:",
-		"Oops", "Kernel panic", "kernel BUG at", "INFO: task",
-		"blocked for more than", "rcu: INFO:", "detected stall",
-		"possible circular locking", "possible recursive locking",
-		"inconsistent lock state", "cut here",
-	};
-	char rec[8192], *msg, *end;
-	unsigned int i;
-	ssize_t n;
+	char rec[KMSG_REC_SIZE], *msg;
 
-	for (;;) {
-		n = read(fd, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;
-		if (n <= 0)
-			break;
-		rec[n] = 0;
-		msg = strchr(rec, ';');
-		if (!msg)
-			continue;
-		msg++;
-		end = strchr(msg, '\n');
-		if (end)
-			*end = 0;
-		for (i = 0; i < ARRAY_SIZE(splat); i++)
-			if (strstr(msg, splat[i]))
-				break;
-		if (i < ARRAY_SIZE(splat)) {
+	/* Leaks are for the kmemleak scan at the end of the VM run */
+	while (kmsg_next(fd, rec, &msg) > 0) {
+		if (kmsg_is_splat(msg, false)) {
 			k->splats++;
 			kscan_keep(k, msg);
 		} else if (strstr(msg, "CMDQ error") ||
