@@ -5,12 +5,21 @@
 # iommufd selftests, the fuzzer and the stress on the mock; arm64: KUnit,
 # the end-to-end programs, the fuzzer and the stress on the SMMUv3), reads
 # the gcov data out of the VM and writes, in build/coverage/:
-#   coverage.txt    one "ARCH FILE LINES_RUN LINES PERCENT" line per file
-#                   and "ARCH FILE:FUNCTION ..." per vIOMMU function
+#   coverage.txt    one "ARCH FILE LINES_RUN LINES PERCENT" line per file,
+#                   "ARCH FILE:FUNCTION ..." per vIOMMU function and
+#                   "ARCH +FILE ..." for the lines the series adds or
+#                   changes in the file (git diff base)
 #   coverage.md     the same as tables
 #   uncovered-ARCH.txt  every line of those files no test ran
 #
 # usage: coverage.sh [x86_64|arm64]...   (default: both)
+#
+# COVERAGE_SKIP=REGEX leaves out the suites whose names match (e.g.
+# COVERAGE_SKIP='^(fuzz|stress)' for the hand-written tests alone);
+# COVERAGE_TAG=NAME writes the results as NAME.txt/.md and
+# uncovered-ARCH-NAME.txt instead (default: coverage). An arch's lines
+# replace only that arch's in the results. COVERAGE_REPORT_ONLY=1 builds
+# and runs nothing: it reports again from the last run's log.
 set -euo pipefail
 export FLAVOR=cov
 . "$(dirname "$0")/lib.sh"
@@ -18,6 +27,8 @@ export FLAVOR=cov
 archs=("$@")
 [ ${#archs[@]} -gt 0 ] || archs=(x86_64 arm64)
 res=$build/coverage
+tag=${COVERAGE_TAG:-coverage}
+skip=${COVERAGE_SKIP:-}
 start=$(date +%s)
 mkdir -p "$res"
 
@@ -31,7 +42,10 @@ funcs='viommu|vdev|veventq|vevent|hw_queue|nested|invalidate|_destroy$|object_re
 
 "$top/scripts/setup.sh"
 [ -d "$linux/.git" ] || "$top/scripts/tree.sh"
-: >"$res/coverage.txt"
+touch "$res/$tag.txt"
+for arch in "${archs[@]}"; do
+	sed -i "/^$arch /d" "$res/$tag.txt"
+done
 for arch in "${archs[@]}"; do
 	out=$outdir/$arch
 	case $arch in
@@ -45,22 +59,25 @@ for arch in "${archs[@]}"; do
 		;;
 	*) die "unknown arch $arch" ;;
 	esac
-	msg "building the $arch kernel with gcov"
-	"$top/scripts/build.sh" "$arch" all
-	# What make test runs, then the counts, out through the test channel
-	{
-		grep -v '^#' "$suites"
-		if [ "$arch" = arm64 ]; then
-			for t in "$out"/e2e/*; do
-				[ -x "$t" ] && echo "${t##*/} 600 ./${t##*/}"
-			done
-		fi
-		echo "! gcov-dump"
-	} >"$res/cov-$arch.suites"
-	msg "running the $arch suites (build/logs/cov-$arch.tests)"
-	VM_TAG=cov-$arch VM_TIMEOUT=3600 \
-		"$top/scripts/run-vm.sh" "$arch" "$res/cov-$arch.suites" ||
-		msg "some $arch suites failed (see above): coverage of what ran"
+	if [ -z "${COVERAGE_REPORT_ONLY:-}" ]; then
+		msg "building the $arch kernel with gcov"
+		"$top/scripts/build.sh" "$arch" all
+		# What make test runs, then the counts, out through the test channel
+		{
+			grep -v '^#' "$suites"
+			if [ "$arch" = arm64 ]; then
+				for t in "$out"/e2e/*; do
+					[ -x "$t" ] && echo "${t##*/} 600 ./${t##*/}"
+				done
+			fi
+		} | awk -v skip="$skip" 'skip == "" || $1 == "!" || $1 !~ skip' \
+			>"$res/cov-$arch.suites"
+		echo "! gcov-dump" >>"$res/cov-$arch.suites"
+		msg "running the $arch suites (build/logs/cov-$arch.tests)"
+		VM_TAG=cov-$arch VM_TIMEOUT=3600 \
+			"$top/scripts/run-vm.sh" "$arch" "$res/cov-$arch.suites" ||
+			msg "some $arch suites failed (see above): coverage of what ran"
+	fi
 
 	# Each "@@gcda PATH" is followed by the file in base64
 	find "$out" -name '*.gcda' -delete
@@ -83,13 +100,19 @@ for arch in "${archs[@]}"; do
 	msg "$n gcov data files"
 
 	files=files_$arch
-	: >"$res/uncovered-$arch.txt"
+	unrun=$res/uncovered-$arch.txt
+	[ "$tag" = coverage ] || unrun=$res/uncovered-$arch-$tag.txt
+	: >"$unrun"
 	for src in ${!files}; do
 		obj=$out/$(dirname "$src")
 		base=$(basename "$src" .c)
 		[ -e "$obj/$base.gcno" ] || continue
 		tmp=$(mktemp -d)
-		(cd "$tmp" && "$gcov" -f -o "$obj" "$linux/$src" >gcov.out 2>/dev/null) || true
+		# From the build directory, where the objects' relative source
+		# paths lead to the source; the annotated files move to $tmp
+		(cd "$out" && "$gcov" -f -o "$obj" "$linux/$src" \
+			>"$tmp/gcov.out" 2>/dev/null) || true
+		mv "$out"/*.gcov "$tmp/" 2>/dev/null || true
 		# The file's own total, and its vIOMMU functions'
 		awk -v arch="$arch" -v src="$src" -v funcs="$funcs" '
 			/^Function / { fn = $2; gsub(/\047/, "", fn); next }
@@ -102,11 +125,26 @@ for arch in "${archs[@]}"; do
 					printf "%s %s:%s %d %d %.1f\n", arch, src, fn, run, total, pct
 				else if (fn == "" && file ~ src "$")
 					printf "%s %s %d %d %.1f\n", arch, src, run, total, pct
-			}' "$tmp/gcov.out" >>"$res/coverage.txt"
+			}' "$tmp/gcov.out" >>"$res/$tag.txt"
+		# The series' own lines: those of the file that differ from base
+		if [ -r "$tmp/$(basename "$src").gcov" ]; then
+			git -C "$linux" diff -U0 base -- "$src" | awk '
+				/^@@/ { split($3, a, ","); s = substr(a[1], 2)
+					n = a[2] == "" ? 1 : a[2]
+					for (i = 0; i < n; i++) print s + i }' \
+				>"$tmp/added"
+			awk -v arch="$arch" -v src="$src" -F: '
+				FILENAME ~ /added$/ { added[$1] = 1; next }
+				{ c = $1; gsub(/ /, "", c); l = $2 + 0 }
+				l in added && c != "-" { total++; if (c !~ /^[#=]+$/) run++ }
+				END { if (total) printf "%s +%s %d %d %.1f\n", arch, src,
+					run, total, 100 * run / total }' \
+				"$tmp/added" "$tmp/$(basename "$src").gcov" >>"$res/$tag.txt"
+		fi
 		if [ -r "$tmp/$(basename "$src").gcov" ]; then
 			awk -v src="$src" -F: '$1 ~ /#####/ {
 				sub(/^ +/, "", $2); printf "%s:%s:%s\n", src, $2, $3 }' \
-				"$tmp/$(basename "$src").gcov" >>"$res/uncovered-$arch.txt"
+				"$tmp/$(basename "$src").gcov" >>"$unrun"
 		fi
 		rm -rf "$tmp"
 	done
@@ -118,13 +156,18 @@ done
 	echo
 	echo "| arch | file | lines run | lines | % |"
 	echo "|---|---|---:|---:|---:|"
-	awk '$2 !~ /:/ { printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' \
-		"$res/coverage.txt"
+	awk '$2 !~ /[:+]/ { printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' \
+		"$res/$tag.txt"
+	echo
+	echo "| arch | the series' lines of | lines run | lines | % |"
+	echo "|---|---|---:|---:|---:|"
+	awk '$2 ~ /^\+/ { printf "| %s | %s | %s | %s | %s |\n", $1, substr($2, 2), $3, $4, $5 }' \
+		"$res/$tag.txt"
 	echo
 	echo "| arch | vIOMMU function | lines run | lines | % |"
 	echo "|---|---|---:|---:|---:|"
 	awk '$2 ~ /:/ { printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' \
-		"$res/coverage.txt"
-} >"$res/coverage.md"
-cat "$res/coverage.md"
+		"$res/$tag.txt"
+} >"$res/$tag.md"
+cat "$res/$tag.md"
 msg "results in build/coverage/ after $(( $(date +%s) - start ))s"

@@ -323,6 +323,23 @@ TEST_F(parent, viommu_alloc_errors)
 					n->ioas_id, n->parent_id, &id));
 	EXPECT_EQ(0, id);
 	EXPECT_EQ(0, obj_destroy(n->iommufd, plain_id));
+
+	/* IOMMU_VIOMMU_TYPE_ARM_SMMUV3 takes no driver data */
+	{
+		uint64_t data = 0;
+		struct iommu_viommu_alloc cmd = {
+			.size = sizeof(cmd),
+			.type = IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+			.dev_id = dev,
+			.hwpt_id = n->parent_id,
+			.data_len = sizeof(data),
+			.data_uptr = (uintptr_t)&data,
+		};
+
+		EXPECT_EQ(-1, ioctl(n->iommufd, IOMMU_VIOMMU_ALLOC, &cmd));
+		EXPECT_EQ(EINVAL, errno);
+		EXPECT_EQ(0, cmd.out_viommu_id);
+	}
 }
 
 TEST_F(parent, viommu_alloc)

@@ -29,6 +29,7 @@
  * every DMA which page it reached and the first bytes it read.
  */
 #include <endian.h>
+#include <poll.h>
 
 #include "nest.h"
 #include "kselftest_harness.h"
@@ -975,6 +976,78 @@ TEST_F(nested, vste_cycle)
 		expect_dma(_metadata, c, d, IOVA_DATA, DP(d, OLD), "S1 again");
 	}
 }
+
+/* 6. The guest's faults go to the VMM */
+
+struct vevent_rec {
+	struct iommufd_vevent_header hdr;
+	struct iommu_vevent_arm_smmuv3 evt;
+};
+
+/*
+ * With a vEVENTQ on its vIOMMU, a stage-1 fault of the guest's is the VMM's
+ * to forward: the record names the guest's virtual StreamID, and what the
+ * queue cannot hold is reported lost, after the records it kept. Each
+ * faulting edu DMA makes many events (QEMU records one per access), so a
+ * queue of one record overflows.
+ */
+TEST_F(nested, veventq_s1_fault)
+{
+	struct ctx *c = &self->c;
+	struct gdev *g = &c->d[0];
+	uint64_t hole = IOVA_DATA + 3 * PAGE_SZ;
+	struct iommu_veventq_alloc cmd = {
+		.size = sizeof(cmd),
+		.viommu_id = g->viommu_id,
+		.type = IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
+		.veventq_depth = 1,
+	};
+	char buf[16 * sizeof(struct vevent_rec)];
+	unsigned int nr = 0, lost = 0;
+	struct pollfd pfd = { .events = POLLIN };
+	uint64_t evt0 = 0;
+	ssize_t n, off;
+
+	ASSERT_EQ(0, ioctl(c->iommufd, IOMMU_VEVENTQ_ALLOC, &cmd));
+	say("VMM: vEVENTQ %u (fd %u, depth 1) on vIOMMU %c", cmd.out_veventq_id,
+	    cmd.out_veventq_fd, g->vname);
+	expect_dma(_metadata, c, 0, hole, NOWHERE, "no guest PTE");
+
+	pfd.fd = cmd.out_veventq_fd;
+	ASSERT_EQ(1, poll(&pfd, 1, 2000));
+	usleep(200000);		/* the rest of the events, if any */
+	n = read(cmd.out_veventq_fd, buf, sizeof(buf));
+	ASSERT_LT(0, n);
+	for (off = 0; off < n;) {
+		struct vevent_rec *r = (void *)(buf + off);
+
+		ASSERT_LE(off + (ssize_t)sizeof(r->hdr), n);
+		if (r->hdr.flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) {
+			lost++;
+			off += sizeof(r->hdr);
+			continue;
+		}
+		ASSERT_EQ(0, r->hdr.flags);
+		ASSERT_LE(off + (ssize_t)sizeof(*r), n);
+		evt0 = le64toh(r->evt.evt[0]);
+		/* F_TRANSLATION, of the vSID the guest knows the device by */
+		EXPECT_EQ(0x10, evt0 & 0xff);
+		EXPECT_EQ(VSID, evt0 >> 32);
+		nr++;
+		off += sizeof(*r);
+	}
+	say("  vEVENTQ: %u record(s), event %#llx of SID %#llx (pSID %#x), then %u lost-events header(s)",
+	    nr, (unsigned long long)(evt0 & 0xff),
+	    (unsigned long long)(evt0 >> 32), psid(&g->edu), lost);
+	EXPECT_EQ(1, nr);
+	EXPECT_EQ(1, lost);
+
+	/* The device still works */
+	expect_dma(_metadata, c, 0, IOVA_DATA, DP(0, OLD), "guest PTE");
+	EXPECT_EQ(0, close(cmd.out_veventq_fd));
+	EXPECT_EQ(0, obj_destroy(c->iommufd, cmd.out_veventq_id));
+}
+
 
 /* 7. Teardown */
 
