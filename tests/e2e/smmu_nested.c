@@ -298,6 +298,15 @@ TEST_F(parent, viommu_alloc_errors)
 {
 	struct nest *n = &self->n;
 	uint32_t dev = n->edu[0].dev_id, plain_id = 0, id = 0;
+	uint64_t data = 0;
+	struct iommu_viommu_alloc cmd = {
+		.size = sizeof(cmd),
+		.type = IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
+		.dev_id = dev,
+		.hwpt_id = n->parent_id,
+		.data_len = sizeof(data),
+		.data_uptr = (uintptr_t)&data,
+	};
 
 	/* A paging HWPT that is not a nesting parent */
 	ASSERT_EQ(0, hwpt_alloc(n->iommufd, 0, dev, n->ioas_id,
@@ -325,21 +334,9 @@ TEST_F(parent, viommu_alloc_errors)
 	EXPECT_EQ(0, obj_destroy(n->iommufd, plain_id));
 
 	/* IOMMU_VIOMMU_TYPE_ARM_SMMUV3 takes no driver data */
-	{
-		uint64_t data = 0;
-		struct iommu_viommu_alloc cmd = {
-			.size = sizeof(cmd),
-			.type = IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
-			.dev_id = dev,
-			.hwpt_id = n->parent_id,
-			.data_len = sizeof(data),
-			.data_uptr = (uintptr_t)&data,
-		};
-
-		EXPECT_EQ(-1, ioctl(n->iommufd, IOMMU_VIOMMU_ALLOC, &cmd));
-		EXPECT_EQ(EINVAL, errno);
-		EXPECT_EQ(0, cmd.out_viommu_id);
-	}
+	EXPECT_EQ(-1, ioctl(n->iommufd, IOMMU_VIOMMU_ALLOC, &cmd));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, cmd.out_viommu_id);
 }
 
 TEST_F(parent, viommu_alloc)
@@ -352,6 +349,12 @@ TEST_F(parent, viommu_alloc)
 		.dev_id = dev,
 		.hwpt_id = n->parent_id,
 	};
+	struct iommu_hw_queue_alloc hwq = {
+		.size = sizeof(hwq),
+		.type = IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV,
+		.nesting_parent_iova = 0x10000,
+		.length = 0x1000,
+	};
 
 	ASSERT_EQ(0, viommu_alloc(n->iommufd, 0, IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
 				  dev, n->parent_id, &id));
@@ -361,18 +364,9 @@ TEST_F(parent, viommu_alloc)
 	EXPECT_EQ(-EBUSY, obj_destroy(n->iommufd, n->parent_id));
 
 	/* No HW queue types on SMMUv3 without an extension like CMDQV */
-	{
-		struct iommu_hw_queue_alloc hwq = {
-			.size = sizeof(hwq),
-			.viommu_id = id,
-			.type = IOMMU_HW_QUEUE_TYPE_TEGRA241_CMDQV,
-			.nesting_parent_iova = 0x10000,
-			.length = 0x1000,
-		};
-
-		EXPECT_EQ(-1, ioctl(n->iommufd, IOMMU_HW_QUEUE_ALLOC, &hwq));
-		EXPECT_EQ(EOPNOTSUPP, errno);
-	}
+	hwq.viommu_id = id;
+	EXPECT_EQ(-1, ioctl(n->iommufd, IOMMU_HW_QUEUE_ALLOC, &hwq));
+	EXPECT_EQ(EOPNOTSUPP, errno);
 
 	/* A second vIOMMU may share the parent; old struct size works */
 	ASSERT_EQ(0, ioctl(n->iommufd, IOMMU_VIOMMU_ALLOC, &old));

@@ -269,6 +269,24 @@ static void *w_unbind(void *arg)
 	return NULL;
 }
 
+/*
+ * DESTROY of an object nothing else should hold: a transient EBUSY (an
+ * ioctl of another thread still holding the object) is waited out, so
+ * that the check for a vEVENTQ outliving its DESTROY cannot misfire
+ */
+static int destroy_settled(int fd, uint32_t id)
+{
+	int rc, i;
+
+	for (i = 0; i < 100; i++) {
+		rc = obj_destroy(fd, id);
+		if (rc != -EBUSY)
+			break;
+		usleep(1000);
+	}
+	return rc;
+}
+
 static void *w_veventq(void *arg)
 {
 	struct round *r = arg;
@@ -305,7 +323,7 @@ static void *w_veventq(void *arg)
 		 */
 		if (n++ & 1) {
 			close(a.out_veventq_fd);
-			count(4, obj_destroy(r->fd, a.out_veventq_id));
+			count(4, destroy_settled(r->fd, a.out_veventq_id));
 			continue;
 		}
 		rc = obj_destroy(r->fd, a.out_veventq_id);
@@ -313,7 +331,7 @@ static void *w_veventq(void *arg)
 			fail("DESTROY of a vEVENTQ with its fd open: %s",
 			     rc ? strerror(-rc) : "it succeeded");
 		close(a.out_veventq_fd);
-		count(4, obj_destroy(r->fd, a.out_veventq_id));
+		count(4, destroy_settled(r->fd, a.out_veventq_id));
 	}
 	return NULL;
 }
