@@ -799,6 +799,41 @@ static void op_vdevice_alloc(int fdi)
 }
 
 /* One SMMUv3 command: any of the 256 opcodes, fields valid or random */
+/*
+ * Command @opc, well formed, with the fields the opcode has; its StreamID
+ * is *@sid, or a virtual ID picked when it is needed if @sid is NULL
+ */
+static void well_formed_cmd(uint64_t *cmd, uint8_t opc, const uint64_t *sid)
+{
+	cmd[0] = opc;
+	cmd[1] = 0;
+	switch (opc) {
+	case 0x01: case 0x03: case 0x05: case 0x06:
+		cmd[0] |= CMD0_SID(sid ? *sid : cmd_virt_id());
+		if (opc != 0x06)
+			cmd[1] = rnd(2);
+		break;
+	case 0x04:
+		cmd[1] = 31;
+		break;
+	case 0x11:
+		cmd[0] |= CMD0_ASID(rnd(1 << 16));
+		break;
+	case 0x12: case 0x13:
+		if (opc == 0x12)
+			cmd[0] |= CMD0_ASID(rnd(1 << 16));
+		cmd[1] = ((IOVA_BASE + rnd(BUF_PAGES) * PAGE_SZ) & ~0xfffULL) |
+			 rnd(2);
+		break;
+	case 0x40:
+		cmd[0] |= CMD0_SID(sid ? *sid : cmd_virt_id());
+		cmd[1] = (rnd64() & 0xfffffffff000ULL) | rnd(8);
+		break;
+	default:
+		break;
+	}
+}
+
 static void fuzz_smmu_cmd(uint64_t *cmd)
 {
 	static const uint8_t ops[] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
@@ -809,32 +844,7 @@ static void fuzz_smmu_cmd(uint64_t *cmd)
 	cmd[0] = opc;
 	cmd[1] = 0;
 	if (chance(50)) {
-		/* Well formed, with the fields the opcode has */
-		switch (opc) {
-		case 0x01: case 0x03: case 0x05: case 0x06:
-			cmd[0] |= CMD0_SID(cmd_virt_id());
-			if (opc != 0x06)
-				cmd[1] = rnd(2);
-			break;
-		case 0x04:
-			cmd[1] = 31;
-			break;
-		case 0x11:
-			cmd[0] |= CMD0_ASID(rnd(1 << 16));
-			break;
-		case 0x12: case 0x13:
-			if (opc == 0x12)
-				cmd[0] |= CMD0_ASID(rnd(1 << 16));
-			cmd[1] = ((IOVA_BASE + rnd(BUF_PAGES) * PAGE_SZ) &
-				  ~0xfffULL) | rnd(2);
-			break;
-		case 0x40:
-			cmd[0] |= CMD0_SID(cmd_virt_id());
-			cmd[1] = (rnd64() & 0xfffffffff000ULL) | rnd(8);
-			break;
-		default:
-			break;
-		}
+		well_formed_cmd(cmd, opc, NULL);
 		return;
 	}
 	switch (rnd(6)) {
@@ -947,32 +957,9 @@ static bool good_inv(int fdi, struct iommu_hwpt_invalidate *s)
 			c->flags = chance(80) ? 0 : 1 << rnd(2);
 			c->cache_id = rnd(4);
 		} else {
-			uint64_t *cmd = (uint64_t *)(data +
-						     (size_t)i * s->entry_len);
-			uint8_t opc = ops[rnd(sizeof(ops))];
-
-			cmd[0] = opc;
-			cmd[1] = 0;
-			switch (opc) {
-			case 0x03: case 0x05:
-				cmd[0] |= CMD0_SID(virt_id);
-				cmd[1] = rnd(2);
-				break;
-			case 0x06:
-				cmd[0] |= CMD0_SID(virt_id);
-				break;
-			case 0x11:
-				cmd[0] |= CMD0_ASID(rnd(1 << 16));
-				break;
-			case 0x12: case 0x13:
-				if (opc == 0x12)
-					cmd[0] |= CMD0_ASID(rnd(1 << 16));
-				cmd[1] = ((IOVA_BASE + rnd(BUF_PAGES) * PAGE_SZ) &
-					  ~0xfffULL) | rnd(2);
-				break;
-			default:
-				break;
-			}
+			well_formed_cmd((uint64_t *)(data +
+						     (size_t)i * s->entry_len),
+					ops[rnd(sizeof(ops))], &virt_id);
 		}
 	}
 	return true;
