@@ -62,6 +62,33 @@
 #define CMD1_ADDR(a)		((uint64_t)(a) & ~0xfffULL)
 
 /*
+ * TLBI_NH_VA and TLBI_NH_VAA as a range (SMMU_IDR3.RIL): with TG != 0 they
+ * invalidate (NUM + 1) << SCALE pages of granule TG from ADDR, TTL the
+ * level of the entries (0: no hint). SCALE bit 5 needs SMMU_IDR5.DS.
+ */
+#define CMD0_NUM(n)		((uint64_t)(n) << 12)	/* [16:12] */
+#define CMD0_SCALE(s)		((uint64_t)(s) << 20)	/* [25:20] */
+#define CMD1_TTL(l)		((uint64_t)(l) << 8)	/* [9:8] */
+#define CMD1_TG(g)		((uint64_t)(g) << 10)	/* [11:10] */
+#define TG_4K			1
+#define TG_16K			2
+#define TG_64K			3
+
+/* ATC_INV: SubstreamID valid; 2^Size pages, 52: all, 53-63 reserved */
+#define CMD0_SSV		(1ULL << 11)
+#define CMD1_ATC_SIZE(s)	((uint64_t)(s) & 0x3f)	/* [5:0] */
+
+/*
+ * SMMU_IDR0-5 fields that decide which commands a guest may send
+ * (IOMMU_GET_HW_INFO gives the registers in struct
+ * iommu_hw_info_arm_smmuv3's idr[])
+ */
+#define IDR0_ATS		(1U << 10)
+#define IDR1_SSIDSIZE(r)	(((r) >> 6) & 0x1f)	/* [10:6] */
+#define IDR3_RIL		(1U << 10)
+#define IDR5_DS			(1U << 7)
+
+/*
  * A guest's stage 1 as the programs build it: 4K granule, 39-bit VA
  * walked from level 1, one CD per device.
  */

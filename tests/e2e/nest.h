@@ -31,6 +31,27 @@ static inline int nested_alloc(int fd, uint32_t viommu_id, uint32_t dev_id,
 			  &vste, sizeof(vste), out_id);
 }
 
+/*
+ * The SMMUv3 registers behind device @dev_id (IOMMU_GET_HW_INFO): 0,
+ * -EPROTO if its IOMMU is not an SMMUv3, or -errno
+ */
+static inline int smmu_hw_info(int fd, uint32_t dev_id,
+			       struct iommu_hw_info_arm_smmuv3 *hw)
+{
+	struct iommu_hw_info cmd = {
+		.size = sizeof(cmd),
+		.dev_id = dev_id,
+		.data_len = sizeof(*hw),
+		.data_uptr = (uintptr_t)hw,
+	};
+
+	if (ioctl(fd, IOMMU_GET_HW_INFO, &cmd))
+		return -errno;
+	if (cmd.out_data_type != IOMMU_HW_INFO_TYPE_ARM_SMMUV3)
+		return -EPROTO;
+	return 0;
+}
+
 /* SMMUv3 commands through a vIOMMU, entry_len 16 */
 static inline int
 viommu_cmds(int fd, uint32_t viommu_id,

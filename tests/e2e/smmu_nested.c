@@ -580,7 +580,19 @@ TEST_F(vsmmu, inval_batch)
 {
 	struct nest *n = &self->n;
 	struct iommu_viommu_arm_smmuv3_invalidate cmds[9];
-	uint32_t num = 9;
+	struct iommu_hw_info_arm_smmuv3 hw;
+	uint32_t num = 9, done;
+	int rc;
+
+	/*
+	 * ATC_INV (the last entry) is only legal on an SMMU with ATS: without
+	 * it the batch stops there, after the 8 others went through.
+	 */
+	ASSERT_EQ(0, smmu_hw_info(n->iommufd, n->edu[0].dev_id, &hw));
+	rc = hw.idr[0] & IDR0_ATS ? 0 : -EIO;
+	done = rc ? 8 : 9;
+	TH_LOG("SMMU_IDR0.ATS %d: ATC_INV %s", !rc,
+	       rc ? "refused" : "accepted");
 
 	/* As a guest would: its device on stage 1, then fix up caches */
 	ASSERT_EQ(0, dev_attach(&n->edu[0], n->s1_id));
@@ -596,25 +608,33 @@ TEST_F(vsmmu, inval_batch)
 	/* The guest's VMID means nothing; the kernel puts the vIOMMU's */
 	mkcmd(&cmds[7], OP_TLBI_NH_ASID | CMD0_VMID(0xbeef) | CMD0_ASID(2), 0);
 	/*
-	 * An ATC invalidation (invalidate all: size 52) for a device without
-	 * ATS is accepted and does nothing; the batch goes on after it.
+	 * An ATC invalidation (invalidate all: size 52): on an SMMU with ATS,
+	 * for a device without ATS, it is accepted and does nothing, and the
+	 * batch goes on after it.
 	 */
-	mkcmd(&cmds[8], OP_ATC_INV | CMD0_SID(VSID0), 52);
+	mkcmd(&cmds[8], OP_ATC_INV | CMD0_SID(VSID0), CMD1_ATC_SIZE(52));
 
+	ASSERT_EQ(rc, viommu_cmds(n->iommufd, n->viommu_id, cmds, &num));
+	EXPECT_EQ(done, num);
+	/* The 8 before it alone are taken whole either way */
+	num = 8;
 	ASSERT_EQ(0, viommu_cmds(n->iommufd, n->viommu_id, cmds, &num));
-	EXPECT_EQ(9, num);
+	EXPECT_EQ(8, num);
 
 	/* Once more with the device detached */
 	ASSERT_EQ(0, dev_detach(&n->edu[0]));
 	num = 9;
-	ASSERT_EQ(0, viommu_cmds(n->iommufd, n->viommu_id, cmds, &num));
-	EXPECT_EQ(9, num);
+	ASSERT_EQ(rc, viommu_cmds(n->iommufd, n->viommu_id, cmds, &num));
+	EXPECT_EQ(done, num);
 
-	/* The ATC invalidation first, so a stop there would show */
+	/*
+	 * The ATC invalidation first, so a stop there would show (and, refused,
+	 * stops the batch before anything went)
+	 */
 	cmds[0] = cmds[8];
 	num = 2;
-	ASSERT_EQ(0, viommu_cmds(n->iommufd, n->viommu_id, cmds, &num));
-	EXPECT_EQ(2, num);
+	ASSERT_EQ(rc, viommu_cmds(n->iommufd, n->viommu_id, cmds, &num));
+	EXPECT_EQ(rc ? 0 : 2, num);
 }
 
 TEST_F(vsmmu, inval_probe)
@@ -659,6 +679,179 @@ TEST_F(vsmmu, inval_bad_opcode)
 		}
 		EXPECT_EQ(3, num) {
 			TH_LOG("opcode %#x: entry_num %u", bad[i], num);
+		}
+	}
+}
+
+/* The address of the TLBIs and ATC_INVs below: 2M aligned, any granule's */
+#define RVA	0x200000ULL
+
+/*
+ * Commands of a legal opcode with an encoding the SMMUv3 architecture makes
+ * illegal, on which a real SMMU would stop its command queue (CERROR_ILL):
+ * each is refused (EIO) as entry 1 of 3, with entry_num 1. What is illegal
+ * depends on the SMMU, so its ID registers decide each expectation; an
+ * encoding that is legal on this SMMU is not sent.
+ */
+enum { ILL_ALWAYS, ILL_NO_DS, ILL_NO_ATS, ILL_NO_SSIDS, NR_ILL };
+
+static const struct {
+	const char *what;
+	int when;
+	uint64_t w0, w1;
+} illegal_cmds[] = {
+	/* NUM, SCALE and TTL are RES0 with TG 0 (no range) */
+	{ "TLBI_NH_VA TG 0, NUM 1", ILL_ALWAYS,
+	  OP_TLBI_NH_VA | CMD0_ASID(1) | CMD0_NUM(1),
+	  CMD1_ADDR(RVA) | CMD1_LEAF },
+	{ "TLBI_NH_VA TG 0, SCALE 1", ILL_ALWAYS,
+	  OP_TLBI_NH_VA | CMD0_ASID(1) | CMD0_SCALE(1),
+	  CMD1_ADDR(RVA) | CMD1_LEAF },
+	{ "TLBI_NH_VA TG 0, TTL 3", ILL_ALWAYS,
+	  OP_TLBI_NH_VA | CMD0_ASID(1),
+	  CMD1_ADDR(RVA) | CMD1_TTL(3) | CMD1_LEAF },
+	{ "TLBI_NH_VAA TG 0, NUM 1", ILL_ALWAYS,
+	  OP_TLBI_NH_VAA | CMD0_NUM(1), CMD1_ADDR(RVA) | CMD1_LEAF },
+	/* A range with NUM, SCALE and TTL all 0 is reserved */
+	{ "TLBI_NH_VA TG 4K, NUM 0, SCALE 0, TTL 0", ILL_ALWAYS,
+	  OP_TLBI_NH_VA | CMD0_ASID(1),
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_LEAF },
+	{ "TLBI_NH_VAA TG 4K, NUM 0, SCALE 0, TTL 0", ILL_ALWAYS,
+	  OP_TLBI_NH_VAA, CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_LEAF },
+	/* Level 1 of a 16K granule needs 52-bit addresses (DS) */
+	{ "TLBI_NH_VA TG 16K, TTL 1 without IDR5.DS", ILL_NO_DS,
+	  OP_TLBI_NH_VA | CMD0_ASID(1),
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_16K) | CMD1_TTL(1) | CMD1_LEAF },
+	/* SCALE bit 5 (SCALE above 31) is RES0 without DS */
+	{ "TLBI_NH_VA SCALE 32 without IDR5.DS", ILL_NO_DS,
+	  OP_TLBI_NH_VA | CMD0_ASID(1) | CMD0_SCALE(32),
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_TTL(3) | CMD1_LEAF },
+	/* No ATC to invalidate without ATS */
+	{ "ATC_INV without IDR0.ATS", ILL_NO_ATS,
+	  OP_ATC_INV | CMD0_SID(VSID0), CMD1_ADDR(RVA) | CMD1_ATC_SIZE(0) },
+	/* Size 52 is everything, 53-63 are reserved */
+	{ "ATC_INV Size 53", ILL_ALWAYS,
+	  OP_ATC_INV | CMD0_SID(VSID0), CMD1_ATC_SIZE(53) },
+	/* A SubstreamID needs substreams (IDR1.SSIDSIZE) */
+	{ "CFGI_CD SSID 1 without substreams", ILL_NO_SSIDS,
+	  OP_CFGI_CD | CMD0_SID(VSID0) | CMD0_SSID(1), CMD1_LEAF },
+};
+
+TEST_F(vsmmu, inval_illegal_encodings)
+{
+	struct nest *n = &self->n;
+	struct iommu_viommu_arm_smmuv3_invalidate cmds[3];
+	struct iommu_hw_info_arm_smmuv3 hw;
+	bool illegal[NR_ILL];
+	unsigned int i;
+	uint32_t num;
+
+	ASSERT_EQ(0, smmu_hw_info(n->iommufd, n->edu[0].dev_id, &hw));
+	illegal[ILL_ALWAYS] = true;
+	illegal[ILL_NO_DS] = !(hw.idr[5] & IDR5_DS);
+	illegal[ILL_NO_ATS] = !(hw.idr[0] & IDR0_ATS);
+	illegal[ILL_NO_SSIDS] = !IDR1_SSIDSIZE(hw.idr[1]);
+	TH_LOG("SMMU_IDR0.ATS %d, IDR1.SSIDSIZE %u, IDR3.RIL %d, IDR5.DS %d",
+	       !illegal[ILL_NO_ATS], IDR1_SSIDSIZE(hw.idr[1]),
+	       !!(hw.idr[3] & IDR3_RIL), !illegal[ILL_NO_DS]);
+
+	/* The batch around them is good: with a legal middle, taken whole */
+	mkcmd(&cmds[0], OP_TLBI_NH_ALL, 0);
+	mkcmd(&cmds[1], OP_TLBI_NH_VA | CMD0_ASID(1),
+	      CMD1_ADDR(RVA) | CMD1_LEAF);
+	mkcmd(&cmds[2], OP_TLBI_NH_ALL, 0);
+	num = 3;
+	ASSERT_EQ(0, viommu_cmds(n->iommufd, n->viommu_id, cmds, &num));
+	ASSERT_EQ(3, num);
+
+	for (i = 0; i < sizeof(illegal_cmds) / sizeof(illegal_cmds[0]); i++) {
+		const char *what = illegal_cmds[i].what;
+
+		if (!illegal[illegal_cmds[i].when]) {
+			TH_LOG("%s: legal on this SMMU, not sent", what);
+			continue;
+		}
+		mkcmd(&cmds[1], illegal_cmds[i].w0, illegal_cmds[i].w1);
+		num = 3;
+		EXPECT_EQ(-EIO, viommu_cmds(n->iommufd, n->viommu_id, cmds,
+					    &num)) {
+			TH_LOG("%s accepted", what);
+		}
+		EXPECT_EQ(1, num) {
+			TH_LOG("%s: entry_num %u", what, num);
+		}
+	}
+}
+
+/*
+ * The legal range forms of TLBI_NH_VA and TLBI_NH_VAA (TG 4K, and NUM,
+ * SCALE or TTL not all 0): taken whole where the SMMU has range
+ * invalidation (SMMU_IDR3.RIL), refused at the range where it has not.
+ * smmu_nested_dma checks by DMA that they invalidate what they say.
+ */
+static const struct {
+	const char *what;
+	uint64_t w0, w1;
+} range_forms[] = {
+	{ "TLBI_NH_VA TG 4K, NUM 3, SCALE 0, TTL 3",
+	  OP_TLBI_NH_VA | CMD0_ASID(1) | CMD0_NUM(3),
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_TTL(3) | CMD1_LEAF },
+	{ "TLBI_NH_VAA TG 4K, NUM 3, SCALE 0, TTL 3",
+	  OP_TLBI_NH_VAA | CMD0_NUM(3),
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_TTL(3) | CMD1_LEAF },
+	{ "TLBI_NH_VA TG 4K, NUM 1, SCALE 1, TTL 3",
+	  OP_TLBI_NH_VA | CMD0_ASID(1) | CMD0_NUM(1) | CMD0_SCALE(1),
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_TTL(3) | CMD1_LEAF },
+	{ "TLBI_NH_VAA TG 4K, NUM 1, SCALE 1, TTL 3",
+	  OP_TLBI_NH_VAA | CMD0_NUM(1) | CMD0_SCALE(1),
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_TTL(3) | CMD1_LEAF },
+	{ "TLBI_NH_VA TG 4K, NUM 0, SCALE 0, TTL 3",
+	  OP_TLBI_NH_VA | CMD0_ASID(1),
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_TTL(3) | CMD1_LEAF },
+	{ "TLBI_NH_VAA TG 4K, NUM 0, SCALE 0, TTL 3",
+	  OP_TLBI_NH_VAA,
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_TTL(3) | CMD1_LEAF },
+	{ "TLBI_NH_VA TG 4K, NUM 1, SCALE 0, TTL 0 (no level hint)",
+	  OP_TLBI_NH_VA | CMD0_ASID(1) | CMD0_NUM(1),
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_LEAF },
+	{ "TLBI_NH_VA TG 4K, NUM 31, SCALE 0, TTL 3",
+	  OP_TLBI_NH_VA | CMD0_ASID(1) | CMD0_NUM(31),
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_TTL(3) | CMD1_LEAF },
+	{ "TLBI_NH_VA TG 4K, NUM 0, SCALE 0, TTL 2 (level 2)",
+	  OP_TLBI_NH_VA | CMD0_ASID(1),
+	  CMD1_ADDR(RVA) | CMD1_TG(TG_4K) | CMD1_TTL(2) | CMD1_LEAF },
+	{ "TLBI_NH_VA TG 4K, NUM 0, SCALE 0, TTL 1 (level 1)",
+	  OP_TLBI_NH_VA | CMD0_ASID(1),
+	  CMD1_ADDR(1ULL << 30) | CMD1_TG(TG_4K) | CMD1_TTL(1) |
+	  CMD1_LEAF },
+};
+
+TEST_F(vsmmu, inval_range_forms)
+{
+	struct nest *n = &self->n;
+	struct iommu_viommu_arm_smmuv3_invalidate cmds[3];
+	struct iommu_hw_info_arm_smmuv3 hw;
+	unsigned int i;
+	uint32_t num;
+	bool ril;
+
+	ASSERT_EQ(0, smmu_hw_info(n->iommufd, n->edu[0].dev_id, &hw));
+	ril = hw.idr[3] & IDR3_RIL;
+	TH_LOG("SMMU_IDR3.RIL %d: range TLBIs %s", ril,
+	       ril ? "accepted" : "refused");
+
+	mkcmd(&cmds[0], OP_TLBI_NH_ALL, 0);
+	mkcmd(&cmds[2], OP_TLBI_NH_ALL, 0);
+	for (i = 0; i < sizeof(range_forms) / sizeof(range_forms[0]); i++) {
+		mkcmd(&cmds[1], range_forms[i].w0, range_forms[i].w1);
+		num = 3;
+		EXPECT_EQ(ril ? 0 : -EIO, viommu_cmds(n->iommufd, n->viommu_id,
+						      cmds, &num)) {
+			TH_LOG("%s %s", range_forms[i].what,
+			       ril ? "refused" : "accepted");
+		}
+		EXPECT_EQ(ril ? 3 : 1, num) {
+			TH_LOG("%s: entry_num %u", range_forms[i].what, num);
 		}
 	}
 }

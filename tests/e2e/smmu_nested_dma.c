@@ -16,7 +16,8 @@
  *  - the guest's invalidations are needed and work: a changed PTE stays
  *    invisible (stale) until TLBI_NH_VA/ASID/VAA/NSNH_ALL goes through
  *    IOMMU_HWPT_INVALIDATE on the device's vIOMMU, a changed CD until
- *    CFGI_CD/CFGI_CD_ALL names the device's virtual StreamID;
+ *    CFGI_CD/CFGI_CD_ALL names the device's virtual StreamID; a range
+ *    TLBI_NH_VA/VAA (SMMU_IDR3.RIL) refreshes exactly the pages it covers;
  *  - a stage-2 change (IOMMU_IOAS_UNMAP, then a map of another page at the
  *    same IPA) reaches both devices at once with no guest command;
  *  - replacing the nested HWPT switches the device between the guest's
@@ -48,6 +49,7 @@
 #define GP_TBL(d, set, lvl) (2 + ((set) * 2 + (d)) * 3 + (lvl) - 1)
 #define GP_MBOX(d)	(16 + (d) * 8)		/* readback page */
 #define GP_DATA(d, k)	(17 + (d) * 8 + (k))	/* k: OLD, NEW, CD2 */
+#define GP_RNG(d, k, i) (32 + ((d) * 2 + (k)) * 8 + (i)) /* k: OLD, NEW */
 #define GP_SHARED	64	/* mapped into the IOAS by itself */
 #define IPA(gp)		(RAM_IPA + (uint64_t)(gp) * PAGE_SZ)
 
@@ -55,6 +57,14 @@
 #define IOVA_DATA	0x4000000ULL	/* OLD, NEW or CD2 page */
 #define IOVA_MBOX	(IOVA_DATA + PAGE_SZ)
 #define IOVA_SHARED	(IOVA_DATA + 2 * PAGE_SZ)
+/*
+ * RNG_PAGES consecutive pages for the range TLBIs, each mapping one of the
+ * device's OLD range pages until a test points it at its NEW one. 64K
+ * aligned, in the same level-3 table as IOVA_DATA.
+ */
+#define RNG_PAGES	5
+#define IOVA_RNG	(IOVA_DATA + 16 * PAGE_SZ)
+#define RNG_IOVA(i)	(IOVA_RNG + (uint64_t)(i) * PAGE_SZ)
 
 /*
  * Both guests use the same virtual StreamID, ASID and IOVAs. That is what
@@ -71,18 +81,25 @@
 #define IDR0_S1P	(1U << 1)
 #define IDR0_TTF_AA64	(1U << 3)
 #define IDR0_ASID16	(1U << 12)
-#define IDR3_RIL	(1U << 14)
 #define IDR5_OAS(r)	((r) & 7)
 #define IDR5_GRAN4K	(1U << 4)
 
 /* The data pages DMA may reach; each holds its 8-byte tag, repeated */
 enum { OLD, NEW, CD2 };
 #define DP(d, k)	((d) * 3 + (k))
-enum { S2_OLD = 6, S2_NEW, NPAGES };
+enum { S2_OLD = 6, S2_NEW, RNG0 };
+/* Range page i of device d, k OLD or NEW: RNG_PAGES names each below */
+#define RP(d, k, i)	(RNG0 + ((d) * 2 + (k)) * RNG_PAGES + (i))
+#define NPAGES		RP(2, OLD, 0)
 static const char *const page_name[NPAGES] = {
 	"A.old", "A.new", "A.cd2", "B.old", "B.new", "B.cd2", "S2.old",
 	"S2.new",
+	"A.old.r0", "A.old.r1", "A.old.r2", "A.old.r3", "A.old.r4",
+	"A.new.r0", "A.new.r1", "A.new.r2", "A.new.r3", "A.new.r4",
+	"B.old.r0", "B.old.r1", "B.old.r2", "B.old.r3", "B.old.r4",
+	"B.new.r0", "B.new.r1", "B.new.r2", "B.new.r3", "B.new.r4",
 };
+_Static_assert(RNG_PAGES == 5, "page_name[] names 5 range pages a set");
 
 /* What a probe found instead of a page */
 #define NOWHERE		-1	/* nothing moved: blocked */
@@ -233,7 +250,8 @@ static const char *where(int page)
 /*
  * The guest's stage 1 for device d, table set 0 (the first root) or 1 (the
  * root a CD switch moves to): IOVA_DATA -> data, IOVA_MBOX -> the device's
- * mailbox page, IOVA_SHARED -> the shared page.
+ * mailbox page, IOVA_SHARED -> the shared page, RNG_IOVA(i) -> the
+ * device's OLD range page i.
  */
 static void guest_pte(struct ctx *c, int d, int set, uint64_t iova,
 		      uint64_t ipa)
@@ -244,7 +262,7 @@ static void guest_pte(struct ctx *c, int d, int set, uint64_t iova,
 
 static void guest_tables(struct ctx *c, int d, int set, uint64_t data_ipa)
 {
-	int lvl;
+	int lvl, i;
 
 	for (lvl = 1; lvl <= 3; lvl++)
 		memset(gva(c, tbl(d, set, lvl)), 0, PAGE_SZ);
@@ -255,6 +273,8 @@ static void guest_tables(struct ctx *c, int d, int set, uint64_t data_ipa)
 	guest_pte(c, d, set, IOVA_DATA, data_ipa);
 	guest_pte(c, d, set, IOVA_MBOX, IPA(GP_MBOX(d)));
 	guest_pte(c, d, set, IOVA_SHARED, IPA(GP_SHARED));
+	for (i = 0; i < RNG_PAGES; i++)
+		guest_pte(c, d, set, RNG_IOVA(i), IPA(GP_RNG(d, OLD, i)));
 }
 
 /* One CD, S1Fmt linear, S1CDMax 0: the whole table is CD 0 */
@@ -281,6 +301,11 @@ static void guest_boot(struct ctx *c)
 	for (d = 0; d < 2; d++)
 		for (k = OLD; k <= CD2; k++)
 			c->pg[DP(d, k)] = gva(c, IPA(GP_DATA(d, k)));
+	for (d = 0; d < 2; d++)
+		for (k = OLD; k <= NEW; k++)
+			for (i = 0; i < RNG_PAGES; i++)
+				c->pg[RP(d, k, i)] =
+					gva(c, IPA(GP_RNG(d, k, i)));
 	c->pg[S2_OLD] = gva(c, IPA(GP_SHARED));
 	c->pg[S2_NEW] = c->alt;
 	for (i = 0; i < NPAGES; i++) {
@@ -318,10 +343,6 @@ static unsigned int psid(const struct edu *e)
 static void ctx_setup(struct __test_metadata *_metadata, struct ctx *c)
 {
 	struct iommu_ioas_alloc ioas = { .size = sizeof(ioas) };
-	struct iommu_hw_info info = {
-		.size = sizeof(info),
-		.data_len = sizeof(c->hw),
-	};
 	uint64_t ste[2];
 	int fd, d, v;
 
@@ -355,10 +376,7 @@ static void ctx_setup(struct __test_metadata *_metadata, struct ctx *c)
 		ASSERT_EQ(0, edu_open(&c->d[d].edu, d, fd));
 
 	/* What the guest may use: this SMMU's stage-1 features */
-	info.dev_id = c->d[0].edu.dev_id;
-	info.data_uptr = (uintptr_t)&c->hw;
-	ASSERT_EQ(0, ioctl(fd, IOMMU_GET_HW_INFO, &info));
-	ASSERT_EQ(IOMMU_HW_INFO_TYPE_ARM_SMMUV3, info.out_data_type);
+	ASSERT_EQ(0, smmu_hw_info(fd, c->d[0].edu.dev_id, &c->hw));
 	ASSERT_EQ(IDR0_S1P | IDR0_S2P,
 		  c->hw.idr[0] & (IDR0_S1P | IDR0_S2P));
 	ASSERT_NE(0, c->hw.idr[0] & IDR0_TTF_AA64);
@@ -445,6 +463,14 @@ static struct iommu_viommu_arm_smmuv3_invalidate gcmd(uint64_t w0,
 #define NH_VA(asid, va)	gcmd(OP_TLBI_NH_VA | CMD0_ASID(asid),	\
 			     CMD1_ADDR(va) | CMD1_LEAF)
 #define NH_VAA(va)	gcmd(OP_TLBI_NH_VAA, CMD1_ADDR(va) | CMD1_LEAF)
+/* As a range (SMMU_IDR3.RIL): (num + 1) << scale 4K pages, level ttl */
+#define NH_VA_RNG(asid, va, num, scale, ttl)				\
+	gcmd(OP_TLBI_NH_VA | CMD0_ASID(asid) | CMD0_NUM(num) |		\
+	     CMD0_SCALE(scale),						\
+	     CMD1_ADDR(va) | CMD1_TG(TG_4K) | CMD1_TTL(ttl) | CMD1_LEAF)
+#define NH_VAA_RNG(va, num, scale, ttl)					\
+	gcmd(OP_TLBI_NH_VAA | CMD0_NUM(num) | CMD0_SCALE(scale),	\
+	     CMD1_ADDR(va) | CMD1_TG(TG_4K) | CMD1_TTL(ttl) | CMD1_LEAF)
 #define NH_ASID(asid)	gcmd(OP_TLBI_NH_ASID | CMD0_ASID(asid), 0)
 #define NH_ALL		gcmd(OP_TLBI_NH_ALL, 0)
 #define NSNH_ALL	gcmd(OP_TLBI_NSNH_ALL, 0)
@@ -571,6 +597,62 @@ static void repoint_ptes(struct __test_metadata *_metadata, struct ctx *c)
 		expect_dma(_metadata, c, d, IOVA_DATA, DP(d, OLD),
 			   "stale until a TLBI");
 }
+
+/*
+ * repoint_ptes() for the range pages of device d: DMA at each RNG_IOVA(i)
+ * caches its translation, then the guest points the PTEs at the NEW range
+ * pages without telling anyone: every one still reaches its OLD page.
+ */
+static void repoint_range(struct __test_metadata *_metadata, struct ctx *c,
+			  int d)
+{
+	int i;
+
+	for (i = 0; i < RNG_PAGES; i++)
+		expect_dma(_metadata, c, d, RNG_IOVA(i), RP(d, OLD, i),
+			   "cached now");
+	for (i = 0; i < RNG_PAGES; i++)
+		guest_pte(c, d, 0, RNG_IOVA(i), IPA(GP_RNG(d, NEW, i)));
+	say("guest %c: PTEs of IOVAs %#llx-%#llx -> IPAs %#llx-%#llx (%s-%s), no invalidation",
+	    c->d[d].vname, RNG_IOVA(0), RNG_IOVA(RNG_PAGES - 1),
+	    IPA(GP_RNG(d, NEW, 0)), IPA(GP_RNG(d, NEW, RNG_PAGES - 1)),
+	    page_name[RP(d, NEW, 0)], page_name[RP(d, NEW, RNG_PAGES - 1)]);
+	for (i = 0; i < RNG_PAGES; i++)
+		expect_dma(_metadata, c, d, RNG_IOVA(i), RP(d, OLD, i),
+			   "stale until a TLBI");
+}
+
+/*
+ * After repoint_range() and a TLBI of range pages [first, first + n) of
+ * device d: those reach their NEW pages, the others still their OLD ones.
+ * QEMU's SMMU drops from its TLB the pages a range covers and no others,
+ * as it keeps the page of another IOVA after a single-page TLBI (a real
+ * SMMU may drop more). The pages outside the range are probed first,
+ * nearest to the TLBI.
+ */
+static void expect_range(struct __test_metadata *_metadata, struct ctx *c,
+			 int d, int first, int n)
+{
+	int i;
+
+	for (i = 0; i < RNG_PAGES; i++)
+		if (i < first || i >= first + n)
+			expect_dma(_metadata, c, d, RNG_IOVA(i), RP(d, OLD, i),
+				   "outside the range");
+	for (i = first; i < first + n; i++)
+		expect_dma(_metadata, c, d, RNG_IOVA(i), RP(d, NEW, i),
+			   "in the range");
+}
+
+/*
+ * A range TLBI needs SMMU_IDR3.RIL: without it the kernel refuses its range
+ * fields, as the SMMU would.
+ */
+#define NEED_RIL(c)							\
+	do {								\
+		if (!((c)->hw.idr[3] & IDR3_RIL))			\
+			SKIP(return, "SMMU_IDR3.RIL is 0: no range TLBI"); \
+	} while (0)
 
 /*
  * Both guests point their CD's TTB0 at their second tables (IOVA_DATA ->
@@ -835,6 +917,78 @@ TEST_F(nested, tlbi_nsnh_all)
 	expect_dma(_metadata, c, 1, IOVA_DATA, DP(1, OLD),
 		   "TLBI was for vIOMMU A");
 	SEND(c, 1, "TLBI_NH_ALL", NH_ALL);
+	expect_dma(_metadata, c, 1, IOVA_DATA, DP(1, NEW), "after TLBI");
+}
+
+/* 3b. Range TLB invalidation (SMMU_IDR3.RIL) */
+
+/*
+ * One TLBI_NH_VA for 4 pages of 4K (TG 4K, NUM 3, SCALE 0, TTL 3: level-3
+ * entries): all 4 fresh, the fifth, just past the range, still stale. Were
+ * NUM or TG lost on the way (a TLBI of one page), r1-r3 would stay stale;
+ * were the range widened (to the whole ASID, say), r4 would be fresh.
+ */
+TEST_F(nested, tlbi_nh_va_range)
+{
+	struct ctx *c = &self->c;
+
+	NEED_RIL(c);
+	repoint_range(_metadata, c, 0);
+	SEND(c, 0, "TLBI_NH_VA ASID 1 VA 0x4010000 TG 4K NUM 3 SCALE 0 TTL 3 (4 pages)",
+	     NH_VA_RNG(ASID, RNG_IOVA(0), 3, 0, 3));
+	expect_range(_metadata, c, 0, 0, 4);
+}
+
+/*
+ * TLBI_NH_VAA (any ASID) with a scale, on vIOMMU B: (NUM 1 + 1) << SCALE 1
+ * = 4 pages. Without SCALE, or without NUM, it would cover 2 pages (r2 and
+ * r3 stale), without TG one.
+ */
+TEST_F(nested, tlbi_nh_vaa_range_scale)
+{
+	struct ctx *c = &self->c;
+
+	NEED_RIL(c);
+	repoint_range(_metadata, c, 1);
+	SEND(c, 1, "TLBI_NH_VAA VA 0x4010000 TG 4K NUM 1 SCALE 1 TTL 3 (4 pages)",
+	     NH_VAA_RNG(RNG_IOVA(0), 1, 1, 3));
+	expect_range(_metadata, c, 1, 0, 4);
+}
+
+/*
+ * A range from the second page, of two pages, with no level hint (TTL 0):
+ * r1 and r2 fresh; r0 before it and r3, r4 after it stale. The start
+ * address counts as much as the length.
+ */
+TEST_F(nested, tlbi_nh_va_range_partial)
+{
+	struct ctx *c = &self->c;
+
+	NEED_RIL(c);
+	repoint_range(_metadata, c, 0);
+	SEND(c, 0, "TLBI_NH_VA ASID 1 VA 0x4011000 TG 4K NUM 1 SCALE 0 TTL 0 (2 pages)",
+	     NH_VA_RNG(ASID, RNG_IOVA(1), 1, 0, 0));
+	expect_range(_metadata, c, 0, 1, 2);
+}
+
+/*
+ * A range of one page with a level hint (TG 4K, NUM 0, SCALE 0, TTL 3)
+ * does what the plain single-page TLBI_NH_VA and TLBI_NH_VAA do, each on
+ * its own vIOMMU.
+ */
+TEST_F(nested, tlbi_nh_va_ttl)
+{
+	struct ctx *c = &self->c;
+
+	NEED_RIL(c);
+	repoint_ptes(_metadata, c);
+	SEND(c, 0, "TLBI_NH_VA ASID 1 VA 0x4000000 TG 4K NUM 0 SCALE 0 TTL 3",
+	     NH_VA_RNG(ASID, IOVA_DATA, 0, 0, 3));
+	expect_dma(_metadata, c, 0, IOVA_DATA, DP(0, NEW), "after TLBI");
+	expect_dma(_metadata, c, 1, IOVA_DATA, DP(1, OLD),
+		   "TLBI was for vIOMMU A");
+	SEND(c, 1, "TLBI_NH_VAA VA 0x4000000 TG 4K NUM 0 SCALE 0 TTL 3",
+	     NH_VAA_RNG(IOVA_DATA, 0, 0, 3));
 	expect_dma(_metadata, c, 1, IOVA_DATA, DP(1, NEW), "after TLBI");
 }
 

@@ -801,7 +801,12 @@ static void op_vdevice_alloc(int fdi)
 /* One SMMUv3 command: any of the 256 opcodes, fields valid or random */
 /*
  * Command @opc, well formed, with the fields the opcode has; its StreamID
- * is *@sid, or a virtual ID picked when it is needed if @sid is NULL
+ * is *@sid, or a virtual ID picked when it is needed if @sid is NULL. A
+ * TLBI_NH_VA/VAA is of one page (no range fields: TG 0 and NUM, SCALE,
+ * TTL 0), a CFGI_CD of SubstreamID 0, so that they are legal on any SMMU
+ * (16-bit ASIDs aside). Not so the opcodes a guest may not send, nor
+ * ATC_INV on an SMMU without ATS (SMMU_IDR0.ATS): those are refused,
+ * and good_inv() does not use them.
  */
 static void well_formed_cmd(uint64_t *cmd, uint8_t opc, const uint64_t *sid)
 {
@@ -924,8 +929,9 @@ static void fill_inv(uint32_t type, uint32_t len, uint32_t num)
  */
 static bool good_inv(int fdi, struct iommu_hwpt_invalidate *s)
 {
-	static const uint8_t ops[] = { 0x03, 0x05, 0x06, 0x10, 0x11, 0x12,
-				       0x13 };
+	/* CFGI_CD, CFGI_CD_ALL, TLBI_NH_ALL/ASID/VA/VAA, TLBI_NSNH_ALL */
+	static const uint8_t ops[] = { 0x05, 0x06, 0x10, 0x11, 0x12, 0x13,
+				       0x30 };
 	struct obj *v = obj_pick(OT_VDEV, fdi, true), *vdevs[8];
 	unsigned int i, n = 0;
 
