@@ -9,6 +9,10 @@
 #  5. the patches a distribution may leave out (DROPPABLE) really can be:
 #     the series without each of them applies with "git am -3" on base
 #     and builds for arm64
+#  6. a distribution's build: for both arches, at the tip, the non-debug
+#     kernel with iommufd, VFIO and vfio-pci as modules, no KUnit and
+#     CONFIG_WERROR (configs/distro.config), and W=1 on the files the
+#     series touches; CHECK_DISTRO=0 skips it
 # Prints a report and exits non-zero when any gate fails.
 #
 # CHECK_FROM=REV limits gates 1-4 to the commits after REV (the patches a
@@ -204,6 +208,67 @@ while IFS= read -r subj; do
 		gate droppable FAIL "does not build without ${drop##*/}"
 	fi
 done <<<"$DROPPABLE"
+
+# 6. the distribution build
+distro() { # ARCH -> 0 if it builds with the modules there
+	local arch=$1 out=$build/check/distro-$1 sym tmp obj
+	local frags=("$top/configs/common.config" "$top/configs/$arch.config"
+		     "$top/configs/bench.config" "$top/configs/distro.config")
+	local karch=$arch cross=
+	[ "$arch" = arm64 ] && cross=aarch64-linux-gnu-
+	dmake() {
+		make -s -C "$wt" O="$out" ARCH="$karch" CROSS_COMPILE="$cross" \
+			CC="ccache ${cross}gcc" -j"$(nproc)" "$@"
+	}
+	mkdir -p "$out"
+	tmp=$out/.config.new
+	dmake KCONFIG_CONFIG=.config.new tinyconfig >/dev/null || return 1
+	KCONFIG_CONFIG=$tmp "$wt/scripts/kconfig/merge_config.sh" -m -Q \
+		-O "$out" "$tmp" "${frags[@]}" >/dev/null || return 1
+	dmake KCONFIG_CONFIG=.config.new olddefconfig >/dev/null || return 1
+	cmp -s "$tmp" "$out/.config" || mv "$tmp" "$out/.config"
+	for sym in CONFIG_IOMMUFD=m CONFIG_VFIO=m CONFIG_VFIO_PCI=m CONFIG_WERROR=y; do
+		grep -qx "$sym" "$out/.config" || { echo "  $arch: $sym not set"; return 1; }
+	done
+	if grep -qx 'CONFIG_KUNIT=y' "$out/.config"; then
+		echo "  $arch: CONFIG_KUNIT still set"; return 1
+	fi
+	dmake >"$build/check/distro.out" 2>&1 &&
+		dmake modules >>"$build/check/distro.out" 2>&1 || {
+		grep -E 'error|Error' "$build/check/distro.out" | head -n 10 |
+			sed "s/^/  $arch: /"
+		return 1
+	}
+	for obj in drivers/iommu/iommufd/iommufd.ko drivers/vfio/vfio.ko \
+		   drivers/vfio/pci/vfio-pci.ko; do
+		[ -e "$out/$obj" ] || { echo "  $arch: no $obj"; return 1; }
+	done
+	# W=1 (with -Werror) on each touched file this configuration builds
+	for file in "${files[@]}"; do
+		case $file in *.c) ;; *) continue ;; esac
+		obj=${file%.c}.o
+		[ -e "$out/$obj" ] || continue
+		touch "$wt/$file"
+		dmake W=1 "$obj" >"$build/check/distro.out" 2>&1 || {
+			echo "  $arch $file: W=1 with -Werror:"
+			grep -E 'error' "$build/check/distro.out" | head -n 5 |
+				sed 's/^/    /'
+			return 1
+		}
+	done
+}
+if [ "${CHECK_DISTRO:-1}" = 0 ]; then
+	gate distro skip "CHECK_DISTRO=0"
+else
+	wtco "$tip"
+	for arch in x86_64 arm64; do
+		if distro "$arch"; then
+			gate "distro-$arch" ok "modules iommufd, vfio, vfio-pci; KUNIT=n, WERROR, W=1 on the touched files"
+		else
+			gate "distro-$arch" FAIL "the distribution build fails"
+		fi
+	done
+fi
 
 wtco "$tip"
 echo

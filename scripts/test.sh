@@ -24,6 +24,15 @@ step setup
 step tree
 if [ ! -d "$linux/.git" ]; then
 	"$top/scripts/tree.sh" || { count 0 1 0; finish; }
+	# A fresh tree must export back to exactly series/ (cover letter
+	# included), or a "make series" there would change the series.
+	step "round trip: series/ -> build/linux -> series/"
+	if "$top/scripts/series-check.sh"; then
+		echo "series/ round trip: identical"
+		count 1 0 0
+	else
+		count 0 1 0
+	fi
 elif ! "$top/scripts/series-check.sh" >/dev/null 2>&1; then
 	echo "build/linux holds work series/ lacks: testing build/linux as it is"
 else

@@ -48,23 +48,37 @@ git am --abort >/dev/null 2>&1 || true
 git checkout -q -f -B "$branch" base
 git clean -q -f -d -x
 
-# The cover letter's subject and blurb become the branch description,
-# which "make series" turns back into the cover letter.
-cover=$series/0000-cover-letter.patch
-if [ -f "$cover" ]; then
-	desc=$(awk '
-		/^Subject: / { sub(/^Subject: (\[[^]]*\] )?/, ""); subj = $0; insub = 1; next }
-		insub && /^ / { subj = subj $0; next }
-		insub { insub = 0 }
-		/^$/ && !body && subj != "" { body = 1; print subj; print ""; next }
-		body && /^[^ ].* \([0-9]+\):$/ { exit }
-		body { print }
-	' "$cover")
-	git config "branch.$branch.description" "$desc"
-fi
-
 mapfile -t patches < <(series_patches)
 if [ "${#patches[@]}" -gt 0 ]; then
 	git am -q -3 "${patches[@]}"
 fi
+
+# The cover letter's subject and blurb become the branch description,
+# which "make series" turns back into the cover letter. The blurb ends
+# where format-patch's shortlog begins: the header of its first author,
+# "Name (N):", which the applied commits tell exactly. Matching any line
+# of that shape would cut the blurb at a heading such as "Tests (52):".
+cover=$series/0000-cover-letter.patch
+if [ -f "$cover" ] && [ "${#patches[@]}" -gt 0 ]; then
+	header=$(git shortlog base..HEAD | head -n 1)
+	desc=$(awk -v header="$header" '
+		{ line[NR] = $0 }
+		$0 == header { last = NR }
+		END {
+			for (i = 1; i < last; i++) {
+				$0 = line[i]
+				if (/^Subject: / && subj == "") {
+					sub(/^Subject: (\[[^]]*\] )?/, ""); subj = $0; insub = 1; continue
+				}
+				if (insub && /^ /) { subj = subj $0; continue }
+				insub = 0
+				if (/^$/ && !body && subj != "") { body = 1; print subj; print ""; continue }
+				if (body) print
+			}
+		}
+	' "$cover")
+	[ -n "$desc" ] || die "no cover letter body found in $cover"
+	git config "branch.$branch.description" "$desc"
+fi
+
 msg "build/linux: $src_pkg $version + ${#patches[@]} patches on branch $branch"
