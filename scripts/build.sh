@@ -77,8 +77,14 @@ build_kernel() {
 	make_config
 	msg "building $arch kernel"
 	kmake "$target"
-	# arm64: Module.symvers for the L2 guest's out-of-tree edu driver.
-	[ "$arch" = arm64 ] && kmake modules
+	# iommufd, VFIO and vfio-pci are modules, as in distributions; the VM's
+	# initramfs takes them from out/modules (with modules.dep, for
+	# busybox's modprobe). arm64: Module.symvers for the L2 guest's
+	# out-of-tree edu driver too.
+	kmake modules
+	rm -rf "$out/modules"
+	kmake INSTALL_MOD_PATH="$out/modules" DEPMOD=/sbin/depmod \
+		modules_install >/dev/null
 	kmake headers_install >/dev/null
 	ln -sfn "$image" "$out/boot-image"
 }

@@ -27,8 +27,14 @@ rm -rf "$stage"
 mkdir -p "$stage"/{bin,dev,proc,sys,tmp,etc,suites}
 install -m 0755 "$top/tests/guest/init" "$stage/init"
 install -m 0755 "$top/tests/guest/vfio-bind" "$top/tests/guest/smmu-info" \
-	"$top/tests/guest/gcov-dump" "$stage/bin/"
-grep -v '^#' "$suites" >"$stage/suites.list" || true
+	"$top/tests/guest/gcov-dump" "$top/tests/guest/modules" "$stage/bin/"
+# iommufd, VFIO and vfio-pci are modules (configs/common.config)
+if [ -d "$out/modules/lib/modules" ]; then
+	mkdir -p "$stage/lib"
+	cp -a "$out/modules/lib/modules" "$stage/lib/"
+fi
+e2e_list=$stage/e2e.list
+: >"$e2e_list"
 
 case $arch in
 x86_64)
@@ -49,7 +55,7 @@ arm64)
 		for t in "$out"/e2e/*; do
 			[ -x "$t" ] || continue
 			install -m 0755 "$t" "$stage/suites/"
-			echo "${t##*/} 600 ./${t##*/}" >>"$stage/suites.list"
+			echo "${t##*/} 600 ./${t##*/}" >>"$e2e_list"
 		done
 	else
 		[ -d "$out/e2e" ] && install -m 0755 "$out"/e2e/* "$stage/suites/"
@@ -94,6 +100,16 @@ arm64)
 *) die "unknown arch $arch" ;;
 esac
 
+# What /init runs: the modules loaded first, then the suites file with the
+# arm64 e2e programs in place of its "@e2e" line (or after it, without one)
+{
+	if [ -d "$stage/lib/modules" ]; then echo "! modules load"; fi
+	awk -v list="$e2e_list" '
+		/^@e2e$/ { while ((getline l < list) > 0) print l; done = 1; next }
+		!/^#/ { print }
+		END { if (!done) while ((getline l < list) > 0) print l }' "$suites"
+} >"$stage/suites.list"
+rm -f "$e2e_list"
 ln -sf busybox "$stage/bin/sh"
 (cd "$stage" && find . | sort | cpio -o -H newc --quiet -R 0:0 | gzip -1) \
 	>"$out/initramfs.cpio.gz"

@@ -262,6 +262,12 @@ TEST(hw_info)
 	/* Nesting needs both stages: IDR0.S1P (bit 1), IDR0.S2P (bit 0) */
 	EXPECT_EQ(0x2, data.smmu.idr[0] & 0x2);
 	EXPECT_EQ(0x1, data.smmu.idr[0] & 0x1);
+	/*
+	 * The edu has no ATS capability: ATS is not supported whatever the
+	 * SMMU says (bit 3, IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED, whose absence
+	 * would tell a VMM that it may advertise ATS to its guest).
+	 */
+	EXPECT_EQ(1ULL << 3, info.out_capabilities & (1ULL << 3));
 
 	/* Asked for by type, as QEMU asks: SMMUv3 yes, Tegra241 CMDQV no */
 	info.flags = IOMMU_HW_INFO_FLAG_INPUT_TYPE;
