@@ -36,14 +36,16 @@ awk -v expected="$expected" '
 			p += sp; f += sf; s += ss
 		}
 		if (cur !~ /^setup-/ || why != "")
-			printf "  %-24s %d passed, %d failed, %d skipped%s\n", cur, sp, sf, ss,
+			printf "  %-24s %d passed, %d failed, %d skipped%s%s\n", cur, sp, sf, ss,
+				secs != "" ? " (" secs " s)" : "",
 				why != "" ? "  <- " why : "" > "/dev/stderr"
 		if (failed != "")
 			printf "%s", failed > "/dev/stderr"
 		ran[cur] = 1; cur = ""
 	}
 	{ sub(/\r$/, "") }	# the serial port turns \n into \r\n
-	/^@@ suite / { cur = $3; sp = sf = ss = 0; plan = ""; failed = ""; next }
+	/^@@ suite / { cur = $3; sp = sf = ss = 0; plan = ""; failed = ""; secs = ""; next }
+	/^@@ time / { secs = $4; next }
 	/^@@ end / && cur != "" {
 		rc = $0; sub(/.*rc=/, "", rc); close_suite(rc + 0); next
 	}

@@ -92,9 +92,9 @@ arm64)
 		# KUnit ran in the arm64 VM already.
 		kargs+=" kunit.enable=0"
 		export VM_KUNIT=0
-		# Three L2 boots under KVM under TCG: 7-8 min each on a
+		# Two L2 boots under KVM under TCG: 7-10 min each on a
 		# 2-core machine measured on 2026-12-07
-		tmo=${VM_TIMEOUT:-3600}
+		tmo=${VM_TIMEOUT:-2700}
 	fi
 	;;
 *) die "unknown arch $arch" ;;
