@@ -23,6 +23,8 @@
  *  - replacing the nested HWPT switches the device between the guest's
  *    stage 1, bypass (the device address is an IPA) and abort (nothing
  *    moves), and back;
+ *  - a guest's faults reach its vEVENTQ with its vSID, and once the device
+ *    moved to the other vIOMMU only that one's, with the new vSID;
  *  - everything can be torn down in any order, or by closing file
  *    descriptors, and a vIOMMU's VMID is clean when reused.
  *
@@ -74,6 +76,7 @@
  * would name no device (objects checks that).
  */
 #define VSID		0x20
+#define VSID_MOVED	0x31
 #define ASID		1
 
 /* IDR bits this program relies on */
@@ -1214,6 +1217,105 @@ TEST_F(nested, veventq_s1_fault)
 	expect_dma(_metadata, c, 0, IOVA_DATA, DP(0, OLD), "guest PTE");
 	EXPECT_EQ(0, close(cmd.out_veventq_fd));
 	EXPECT_EQ(0, obj_destroy(c->iommufd, cmd.out_veventq_id));
+}
+
+/* A vEVENTQ of depth 64 on a vIOMMU */
+static void veventq_open(struct __test_metadata *_metadata, struct ctx *c,
+			 uint32_t viommu_id, uint32_t *id, int *fd)
+{
+	struct iommu_veventq_alloc cmd = {
+		.size = sizeof(cmd),
+		.viommu_id = viommu_id,
+		.type = IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
+		.veventq_depth = 64,
+	};
+
+	ASSERT_EQ(0, ioctl(c->iommufd, IOMMU_VEVENTQ_ALLOC, &cmd));
+	*id = cmd.out_veventq_id;
+	*fd = cmd.out_veventq_fd;
+}
+
+/* Read a vEVENTQ empty: how many records, each of vSID vsid */
+static unsigned int veventq_drain(struct __test_metadata *_metadata, int fd,
+				  uint32_t vsid)
+{
+	char buf[16 * sizeof(struct vevent_rec)];
+	unsigned int nr = 0;
+	ssize_t n, off;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (off = 0; off + (ssize_t)sizeof(struct vevent_rec) <= n ||
+			      off + (ssize_t)sizeof(struct iommufd_vevent_header) == n;) {
+			struct vevent_rec *r = (void *)(buf + off);
+			uint64_t evt0;
+
+			/* QEMU records a fault per access: more than 64 */
+			if (r->hdr.flags & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) {
+				off += sizeof(r->hdr);
+				continue;
+			}
+			EXPECT_EQ(0, r->hdr.flags);
+			evt0 = le64toh(r->evt.evt[0]);
+			EXPECT_EQ(0x10, evt0 & 0xff);
+			EXPECT_EQ(vsid, evt0 >> 32);
+			nr++;
+			off += sizeof(*r);
+		}
+		EXPECT_EQ(n, off);
+	}
+	EXPECT_EQ(-1, n);
+	EXPECT_EQ(EAGAIN, errno);
+	return nr;
+}
+
+/*
+ * A device moves from one VM's vIOMMU to the other's, with another vSID:
+ * its faults then reach only the new owner's vEVENTQ, with the new vSID.
+ * The SMMU driver records the owner and vSID when the device is attached;
+ * nothing is looked up per event.
+ */
+TEST_F(nested, veventq_device_move)
+{
+	struct ctx *c = &self->c;
+	struct gdev *a = &c->d[0], *b = &c->d[1];
+	uint64_t hole = IOVA_DATA + 3 * PAGE_SZ;
+	struct pollfd pfd = { .events = POLLIN };
+	uint32_t qa, qb, vdev, hwpt;
+	uint64_t ste[2];
+	int fda, fdb;
+
+	veventq_open(_metadata, c, a->viommu_id, &qa, &fda);
+	veventq_open(_metadata, c, b->viommu_id, &qb, &fdb);
+	expect_dma(_metadata, c, 0, hole, NOWHERE, "no guest PTE");
+	pfd.fd = fda;
+	ASSERT_EQ(1, poll(&pfd, 1, 2000));
+	usleep(200000);		/* the rest of the events, if any */
+	EXPECT_LE(1, veventq_drain(_metadata, fda, VSID));
+	EXPECT_EQ(0, veventq_drain(_metadata, fdb, VSID));
+
+	/* Through the stage 2 alone, then into vIOMMU B as vSID VSID_MOVED */
+	ASSERT_EQ(0, dev_attach(&a->edu, c->parent_id));
+	ASSERT_EQ(0, obj_destroy(c->iommufd, a->vdev_id));
+	ASSERT_EQ(0, vdevice_alloc(c->iommufd, b->viommu_id, a->edu.dev_id,
+				   VSID_MOVED, &vdev));
+	vste_words(VSTE_S1, IPA(GP_CD(0)), ste);
+	ASSERT_EQ(0, nested_alloc(c->iommufd, b->viommu_id, a->edu.dev_id,
+				  ste[0], ste[1], &hwpt));
+	ASSERT_EQ(0, dev_attach(&a->edu, hwpt));
+	say("VMM: edu0 moved to vIOMMU B (%u): vDEVICE %u vSID %#x, nested HWPT %u",
+	    b->viommu_id, vdev, VSID_MOVED, hwpt);
+	expect_dma(_metadata, c, 0, IOVA_DATA, DP(0, OLD), "same tables");
+	expect_dma(_metadata, c, 0, hole, NOWHERE, "no guest PTE");
+	pfd.fd = fdb;
+	ASSERT_EQ(1, poll(&pfd, 1, 2000));
+	usleep(200000);
+	EXPECT_LE(1, veventq_drain(_metadata, fdb, VSID_MOVED));
+	EXPECT_EQ(0, veventq_drain(_metadata, fda, VSID));
+
+	EXPECT_EQ(0, close(fda));
+	EXPECT_EQ(0, close(fdb));
+	EXPECT_EQ(0, obj_destroy(c->iommufd, qa));
+	EXPECT_EQ(0, obj_destroy(c->iommufd, qb));
 }
 
 
