@@ -17,7 +17,10 @@
 #
 # CHECK_FROM=REV limits gates 1-4 to the commits after REV (the patches a
 # change touched, for a quick re-check); the report says so, and only a run
-# without it checks the whole series.
+# without it checks the whole series. CHECK_COMMITS="REV..." builds only
+# those commits in gate 2, and CHECK_ARCHS (default "x86_64 arm64") only
+# for those architectures (for a patch split or changed in the middle of
+# the series: every patch takes minutes per architecture).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -86,8 +89,19 @@ build_at() { # ARCH [make args...]: build in build/check/out-ARCH
 # Revisions are resolved in build/linux: inside the worktree HEAD is its own.
 tip=$(git -C "$linux" rev-parse HEAD)
 commits=$(git -C "$linux" rev-list --reverse "$from..$tip")
+if [ -n "${CHECK_COMMITS:-}" ]; then
+	commits=
+	for r in $CHECK_COMMITS; do
+		c=$(git -C "$linux" rev-parse --verify -q "$r^{commit}") ||
+			die "CHECK_COMMITS: $r is not a commit in build/linux"
+		commits+=" $c"
+	done
+	gate builds skip "only the commits in CHECK_COMMITS, for ${CHECK_ARCHS:-x86_64 arm64}"
+elif [ -n "${CHECK_ARCHS:-}" ]; then
+	gate builds skip "only for CHECK_ARCHS=$CHECK_ARCHS"
+fi
 [ "${CHECK_BUILDS:-1}" = 0 ] && gate builds skip "CHECK_BUILDS=0" && commits=
-for arch in x86_64 arm64; do
+for arch in ${CHECK_ARCHS:-x86_64 arm64}; do
 	[ -n "$commits" ] || break
 	[ -e "$build/out/$arch/.config" ] ||
 		"$top/scripts/build.sh" "$arch" kernel >/dev/null
