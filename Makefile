@@ -4,7 +4,8 @@
 ARCHES := x86_64 arm64
 
 .PHONY: all setup tree series series-check build build-x86_64 build-arm64 \
-	vm-x86_64 vm-arm64 test demo check bench fuzz coverage clean help
+	vm-x86_64 vm-arm64 test demo check bench fuzz coverage clean help \
+	upstream-selftests
 
 all: help
 
@@ -16,6 +17,7 @@ help:
 	@echo "make series-check  fail if build/linux holds work series/ lacks"
 	@echo "make build         build both test kernels and their userspace"
 	@echo "make check         reviewer gates: checkpatch, per-patch builds, W=1, sparse, kernel-doc"
+	@echo "make upstream-selftests  mainline's iommufd selftests (Debian's newest linux-source) against the series, x86_64 VM"
 	@echo "make bench         what nesting costs and saves: non-debug kernels, figures in build/bench/"
 	@echo "make fuzz          the ioctl fuzzer on both drivers under the kernel's checkers (FUZZ_SECONDS, FUZZ_SEED)"
 	@echo "make coverage      gcov line coverage of the iommufd code by make test's suites, in build/coverage/"
@@ -54,6 +56,9 @@ demo:
 
 check: setup build/linux/.git
 	scripts/check.sh
+
+upstream-selftests: build-x86_64
+	scripts/upstream-selftests.sh
 
 bench:
 	scripts/bench.sh

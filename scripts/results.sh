@@ -6,6 +6,12 @@
 # build/logs/ARCH.result. Exits non-zero when anything failed.
 #
 # usage: results.sh ARCH SUITES-FILE
+#
+# RESULTS_XFAIL=FILE lists tests that must fail, one "SUITE TEST REASON"
+# per line (TEST may hold * wildcards): such a failure counts as expected,
+# while a listed test that passes, or a line that matches no test of a
+# suite that ran, is a failure (so that the list stays true). A TEST
+# written ~TEST may fail or pass (a time limit it meets only sometimes).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -22,21 +28,38 @@ if [ "$arch" = arm64 ] && [ "$suites" = "$top/tests/guest/arm64.suites" ] &&
    [ -d "$build/out/$arch/e2e" ]; then
 	expected+=" $(find "$build/out/$arch/e2e" -maxdepth 1 -type f -perm -u+x -printf '%f\n' | sort)"
 fi
-awk -v expected="$expected" '
+awk -v expected="$expected" -v xfile="${RESULTS_XFAIL:-}" '
+	BEGIN {
+		nx = 0
+		if (xfile != "")
+			while ((getline l < xfile) > 0) {
+				if (l ~ /^[ \t]*(#|$)/) continue
+				split(l, w, /[ \t]+/)
+				re = w[2]; nx++; xmay[nx] = sub(/^~/, "", re)
+				gsub(/\./, "\\.", re); gsub(/\*/, ".*", re)
+				xsuite[nx] = w[1]; xre[nx] = "^" re "$"; xline[nx] = l
+			}
+	}
+	function xmatch(name,   i) {
+		for (i = 1; i <= nx; i++)
+			if (xsuite[i] == cur && name ~ xre[i]) { xhit[i]++; return i }
+		return 0
+	}
 	function close_suite(rc,   why) {
 		why = ""
 		if (cur ~ /^setup-/) {
 			if (rc != 0) { why = "setup step failed (rc=" rc ")"; f++ }
 		} else {
-			if (sp + sf + ss == 0) { why = "no test results"; f++ }
-			else if (plan != "" && sp + sf + ss < plan) {
-				why = "stopped after " sp + sf + ss " of " plan " tests"
-				f += plan - (sp + sf + ss)
-			} else if (rc != 0 && sf == 0) { why = "exit code " rc; f++ }
-			p += sp; f += sf; s += ss
+			if (sp + sf + ss + sx == 0) { why = "no test results"; f++ }
+			else if (plan != "" && sp + sf + ss + sx < plan) {
+				why = "stopped after " sp + sf + ss + sx " of " plan " tests"
+				f += plan - (sp + sf + ss + sx)
+			} else if (rc != 0 && sf + sx == 0) { why = "exit code " rc; f++ }
+			p += sp; f += sf; s += ss; x += sx
 		}
 		if (cur !~ /^setup-/ || why != "")
-			printf "  %-24s %d passed, %d failed, %d skipped%s%s\n", cur, sp, sf, ss,
+			printf "  %-24s %d passed, %d failed, %d skipped%s%s%s\n", cur, sp, sf, ss,
+				sx ? ", " sx " expected failures" : "",
 				secs != "" ? " (" secs " s)" : "",
 				why != "" ? "  <- " why : "" > "/dev/stderr"
 		if (failed != "")
@@ -44,7 +67,7 @@ awk -v expected="$expected" '
 		ran[cur] = 1; cur = ""
 	}
 	{ sub(/\r$/, "") }	# the serial port turns \n into \r\n
-	/^@@ suite / { cur = $3; sp = sf = ss = 0; plan = ""; failed = ""; secs = ""; next }
+	/^@@ suite / { cur = $3; sp = sf = ss = sx = 0; plan = ""; failed = ""; secs = ""; next }
 	/^@@ time / { secs = $4; next }
 	/^@@ end / && cur != "" {
 		rc = $0; sub(/.*rc=/, "", rc); close_suite(rc + 0); next
@@ -56,11 +79,16 @@ awk -v expected="$expected" '
 	/^@@ timeout/ { timedout = 1; next }
 	cur != "" && /^1\.\.[0-9]+/ { plan = substr($1, 4) + 0; next }
 	cur != "" && /^ok [0-9]+ / {
-		if ($0 ~ /# [Ss][Kk][Ii][Pp]/) ss++; else sp++
+		if ($0 ~ /# [Ss][Kk][Ii][Pp]/) ss++
+		else if ((i = xmatch($3)) && !xmay[i]) {
+			sf++
+			failed = failed "      PASS " substr($0, 4) "  <- listed to fail: " xline[i] "\n"
+		} else sp++
 		next
 	}
 	cur != "" && /^not ok [0-9]+ / {
 		if ($0 ~ /# [Ss][Kk][Ii][Pp]/) { ss++; next }
+		if (xmatch($4)) { sx++; next }
 		sf++; failed = failed "      FAIL " substr($0, 8) "\n"
 		next
 	}
@@ -71,6 +99,11 @@ awk -v expected="$expected" '
 			if (!(e[i] in ran)) {
 				printf "  %-24s did not run\n", e[i] > "/dev/stderr"; f++
 			}
+		for (i = 1; i <= nx; i++)
+			if ((xsuite[i] in ran) && !xhit[i]) {
+				printf "  expected-fail line matches no test: %s\n", xline[i] > "/dev/stderr"; f++
+			}
+		if (x) printf "  %d expected failures (%s)\n", x, xfile > "/dev/stderr"
 		if (leaks) { printf "  kmemleak: %d unreferenced objects\n", leaks > "/dev/stderr"; f++ }
 		if (timedout) { print "  VM timed out" > "/dev/stderr"; f++ }
 		else if (!done) { print "  VM did not finish its suites" > "/dev/stderr"; f++ }

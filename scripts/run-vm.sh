@@ -45,6 +45,12 @@ x86_64)
 		 "$out"/fuzz/*; do
 		if [ -x "$t" ]; then install -m 0755 "$t" "$stage/suites/"; fi
 	done
+	# Mainline's selftests (make upstream-selftests), for its suites file
+	if [ "${suites##*/}" = upstream.suites ]; then
+		for t in "$out"/upstream/*; do
+			install -m 0755 "$t" "$stage/suites/upstream-${t##*/}"
+		done
+	fi
 	qemu=(qemu-system-x86_64 -accel tcg -cpu max -M q35 -smp 2 -m 2G)
 	console=ttyS0 testout=/dev/ttyS1
 	tmo=${VM_TIMEOUT:-2400}

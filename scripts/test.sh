@@ -53,10 +53,12 @@ done < <(series_patches)
 echo "checkpatch: $n patches checked"
 
 # The x86_64 VM's selftests keep about one of the machine's cores busy for
-# 15-20 minutes: they run in the background, beside the arm64 build and VMs
-# (TEST_PARALLEL=0: one after the other). Its report is printed at the end.
-# The arm64 steps take longer in all (the real-VMM runs), so the x86_64 VM
-# runs at a lower CPU priority, with room in its time limits for that.
+# 15-20 minutes, and mainline's own selftests (make upstream-selftests) for
+# 10 more: they run in the background, one after the other, beside the
+# arm64 build and VMs (TEST_PARALLEL=0: everything one after the other).
+# Their reports are printed at the end. The arm64 steps take longer in all
+# (the real-VMM runs), so the x86_64 VMs run at a lower CPU priority, with
+# room in their time limits for that.
 x86pid=
 vm_result() { # ARCH-TAG
 	if [ -r "$build/logs/$1.result" ]; then
@@ -74,16 +76,28 @@ for arch in x86_64 arm64; do
 		continue
 	fi
 	if [ "$arch" = x86_64 ] && [ "${TEST_PARALLEL:-1}" = 1 ]; then
-		step "run $arch VM in the background (its report follows the arm64 steps)"
+		step "run $arch VM, then mainline's selftests, in the background (reports after the arm64 steps)"
 		mkdir -p "$build/logs"
-		VM_TIMEOUT=${VM_TIMEOUT:-3600} nice -n 10 \
-			"$top/scripts/run-vm.sh" "$arch" >"$build/logs/$arch.run" 2>&1 &
+		rm -f "$build/logs/upstream.result"
+		(
+			export VM_TIMEOUT=${VM_TIMEOUT:-3600}
+			nice -n 10 "$top/scripts/run-vm.sh" "$arch" \
+				>"$build/logs/$arch.run" 2>&1
+			nice -n 10 "$top/scripts/upstream-selftests.sh" \
+				>"$build/logs/upstream.run" 2>&1
+		) &
 		x86pid=$!
 		continue
 	fi
 	step "run $arch VM"
 	"$top/scripts/run-vm.sh" "$arch"
 	vm_result "$arch"
+	if [ "$arch" = x86_64 ]; then
+		step "mainline's selftests against the series (make upstream-selftests)"
+		rm -f "$build/logs/upstream.result"
+		"$top/scripts/upstream-selftests.sh"
+		vm_result upstream
+	fi
 	if [ "$arch" = arm64 ]; then
 		step "harness self-check: a guest WARN must fail a run"
 		if "$top/scripts/selfcheck.sh"; then count 1 0 0; else count 0 1 0; fi
@@ -97,5 +111,8 @@ if [ -n "$x86pid" ]; then
 	wait "$x86pid" || true
 	cat "$build/logs/x86_64.run" || true
 	vm_result x86_64
+	step "mainline's selftests against the series (ran in the background)"
+	cat "$build/logs/upstream.run" || true
+	vm_result upstream
 fi
 finish

@@ -618,6 +618,8 @@ static uint32_t fill_hwpt_data(uint32_t type)
 	if (type == IOMMU_HWPT_DATA_SELFTEST) {
 		struct iommu_hwpt_selftest d = {
 			.iotlb = chance(90) ? IOMMU_TEST_IOTLB_DEFAULT : rnd64(),
+			/* For a paging HWPT: MOCK_IOMMUPT_*, or an unknown one */
+			.pagetable_type = chance(80) ? 0 : rnd(3),
 		};
 
 		memcpy(data, &d, sizeof(d));
