@@ -27,7 +27,7 @@ if [ "${1:-}" = --check ]; then
 	st=$(git -C "$linux" status --porcelain --untracked-files=no)
 	# Debian's .gitignore hides new files from "git status"; list every
 	# file git does not track, ignored or not (builds are out of tree).
-	un=$(git -C "$linux" ls-files --others --directory | head -n 20)
+	un=$(git -C "$linux" ls-files --others --directory | sed -n 1,20p)
 	if [ -n "$st" ]; then
 		echo "uncommitted edits in build/linux:"; echo "$st" | head -n 20
 		fail=1

@@ -60,7 +60,9 @@ fi
 # of that shape would cut the blurb at a heading such as "Tests (52):".
 cover=$series/0000-cover-letter.patch
 if [ -f "$cover" ] && [ "${#patches[@]}" -gt 0 ]; then
-	header=$(git shortlog base..HEAD | head -n 1)
+	# sed, not head: head may exit before shortlog is done, and pipefail
+	# would then fail the script on its SIGPIPE
+	header=$(git shortlog base..HEAD | sed -n 1p)
 	desc=$(awk -v header="$header" '
 		{ line[NR] = $0 }
 		$0 == header { last = NR }
